@@ -1,0 +1,3 @@
+from conversation_service.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""In-process publish/subscribe with a bounded buffer per subscriber.
+
+The Redis fan-out (adapters/redis_broadcast.py) feeds the same local hub, so subscribers never
+know whether an event came from this process or another instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """A bounded mailbox. When full it drops new items and remembers that it overflowed;
+    the consumer then recovers what it missed from the database."""
+
+    channel: str
+    maxsize: int
+    items: deque[Any] = field(default_factory=deque)
+    overflowed: bool = False
+    closed: bool = False
+    _event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def put(self, item: Any) -> None:
+        if self.closed:
+            return
+        if len(self.items) >= self.maxsize:
+            self.overflowed = True
+        else:
+            self.items.append(item)
+        self._event.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._event.set()
+
+    async def get(self) -> Any:
+        """Next item; raises `Overflowed` once after items were dropped, `EOFError` when closed."""
+        while True:
+            if self.overflowed:
+                self.overflowed = False
+                raise Overflowed
+            if self.items:
+                return self.items.popleft()
+            if self.closed:
+                raise EOFError
+            self._event.clear()
+            await self._event.wait()
+
+
+class Overflowed(Exception):
+    """The subscriber lost items: resynchronise from the source of truth."""
+
+
+class LocalHub:
+    """Channel -> subscribers of this process."""
+
+    def __init__(self, buffer: int = 1000) -> None:
+        self.buffer = buffer
+        self._channels: dict[str, set[Subscriber]] = {}
+
+    def deliver(self, channel: str, item: Any) -> None:
+        for sub in tuple(self._channels.get(channel, ())):
+            sub.put(item)
+
+    def has_subscribers(self, channel: str) -> bool:
+        return bool(self._channels.get(channel))
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self._channels)
+
+    def add(self, channel: str) -> tuple[Subscriber, bool]:
+        sub = Subscriber(channel, self.buffer)
+        subs = self._channels.setdefault(channel, set())
+        first = not subs
+        subs.add(sub)
+        return sub, first
+
+    def remove(self, sub: Subscriber) -> bool:
+        """Remove; True when the channel has no subscriber left."""
+        subs = self._channels.get(sub.channel)
+        sub.close()
+        if subs is None:
+            return False
+        subs.discard(sub)
+        if not subs:
+            del self._channels[sub.channel]
+            return True
+        return False
+
+    def close_all(self) -> None:
+        for subs in self._channels.values():
+            for sub in subs:
+                sub.close()
+
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._channels.values())
+
+
+class MemoryBroadcast:
+    """Single-process broadcast: publish delivers straight to local subscribers."""
+
+    def __init__(self, buffer: int = 1000) -> None:
+        self.hub = LocalHub(buffer)
+
+    async def connect(self) -> None:
+        return None
+
+    async def disconnect(self) -> None:
+        self.hub.close_all()
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        self.hub.deliver(channel, message)
+
+    async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
+        for channel, message in items:
+            self.hub.deliver(channel, message)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscriber]:
+        sub, _ = self.hub.add(channel)
+        try:
+            yield sub
+        finally:
+            self.hub.remove(sub)
+
+    async def ping(self) -> None:
+        return None

@@ -1,0 +1,153 @@
+"""Engine construction and the unit of work: the only place that opens transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any
+
+import orjson
+from sqlalchemy import event
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from conversation_service.config import Settings
+from conversation_service.domain.events import Event, EventPublisher
+
+log = logging.getLogger(__name__)
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    url = settings.database_url
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+    kwargs: dict[str, Any] = {
+        "echo": settings.db_echo,
+        "json_serializer": _json_dumps,
+        "json_deserializer": orjson.loads,
+    }
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs["pool_size"] = settings.db_pool_size
+        kwargs["max_overflow"] = settings.db_max_overflow
+        kwargs["pool_pre_ping"] = False
+    engine = create_async_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: DBAPIConnection, _entry: ConnectionPoolEntry) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+
+class UnitOfWork:
+    """One transaction; events added here are published only after a successful commit."""
+
+    def __init__(
+        self, engine: AsyncEngine, publisher: EventPublisher, lock: asyncio.Lock | None
+    ) -> None:
+        self._engine = engine
+        self._publisher = publisher
+        self._lock = lock
+        self._conn: AsyncConnection | None = None
+        self._committed = False
+        self.events: list[Event] = []
+
+    @property
+    def conn(self) -> AsyncConnection:
+        assert self._conn is not None, "unit of work not entered"
+        return self._conn
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def add_event(self, event: Event) -> None:
+        self.events.append(event)
+
+    async def __aenter__(self) -> UnitOfWork:
+        if self._lock is not None:
+            await self._lock.acquire()
+        try:
+            self._conn = await self._engine.connect()
+            await self._conn.begin()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+        return self
+
+    async def commit(self) -> None:
+        await self.conn.commit()
+        self._committed = True
+
+    async def rollback(self) -> None:
+        await self.conn.rollback()
+        self.events.clear()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._conn is not None:
+                if not self._committed:
+                    await self._conn.rollback()
+                await self._conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+        if self._committed and self.events:
+            events, self.events = self.events, []
+            try:
+                await self._publisher.publish(events)
+            except Exception:  # the commit stands; subscribers fill gaps from the database
+                log.exception("publishing %d committed event(s) failed", len(events))
+
+
+class Database:
+    """Reads on pooled connections; writes through `unit_of_work()`."""
+
+    def __init__(self, engine: AsyncEngine, publisher: EventPublisher) -> None:
+        self.engine = engine
+        self.publisher = publisher
+        # SQLite allows one writer: serialise this process's writers instead of spinning on BUSY.
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.engine, self.publisher, self._write_lock)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

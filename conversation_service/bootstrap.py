@@ -1,0 +1,49 @@
+"""Builds the dependencies once, the same way for the app, the worker and the tests."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from conversation_service.adapters.broadcast import MemoryBroadcast
+from conversation_service.adapters.database import Database, create_engine
+from conversation_service.adapters.events import BroadcastPublisher
+from conversation_service.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    broadcast: Any
+    redis: Any = None
+
+    async def close(self) -> None:
+        await self.broadcast.disconnect()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.db.dispose()
+
+
+def make_broadcast(settings: Settings) -> Any:
+    if settings.broadcast_url:
+        from conversation_service.adapters.redis_broadcast import RedisBroadcast
+
+        return RedisBroadcast(settings.broadcast_url, buffer=settings.subscriber_buffer)
+    return MemoryBroadcast(buffer=settings.subscriber_buffer)
+
+
+async def build_container(settings: Settings) -> Container:
+    broadcast = make_broadcast(settings)
+    await broadcast.connect()
+    engine = create_engine(settings)
+    db = Database(engine, BroadcastPublisher(broadcast))
+    redis = None
+    if settings.redis_url:
+        import redis.asyncio as aioredis
+
+        redis = aioredis.from_url(settings.redis_url)
+    return Container(settings=settings, db=db, broadcast=broadcast, redis=redis)

@@ -1,0 +1,88 @@
+"""Settings read once from the environment, so every door (app, worker, tests) sees the same values."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./conversations.db"
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable; see the configuration table in README.md."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    broadcast_url: str | None = None
+    nooble_env: str = "dev"
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_echo: bool = False
+    # Subscriptions
+    ws_keepalive_s: float = 15.0
+    max_subscriptions_per_connection: int = 100
+    subscriber_buffer: int = 1000
+    # Worker
+    worker_streams: tuple[str, ...] = field(default_factory=tuple)
+    worker_concurrency: int = 16
+    worker_batch_size: int = 64
+    worker_claim_idle_ms: int = 30_000
+    worker_max_attempts: int = 5
+    worker_listen_service_stream: bool = False
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        e = dict(os.environ if env is None else env)
+        redis_url = e.get("REDIS_URL") or None
+        return cls(
+            database_url=e.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            redis_url=redis_url,
+            broadcast_url=e.get("BROADCAST_URL") or redis_url,
+            nooble_env=e.get("NOOBLE_ENV") or "dev",
+            log_level=(e.get("LOG_LEVEL") or "INFO").upper(),
+            host=e.get("HOST") or "127.0.0.1",
+            port=_int(e, "PORT", 8000),
+            db_pool_size=_int(e, "DB_POOL_SIZE", 10),
+            db_max_overflow=_int(e, "DB_MAX_OVERFLOW", 10),
+            db_echo=(e.get("DB_ECHO") or "").lower() in {"1", "true", "yes"},
+            ws_keepalive_s=_float(e, "WS_KEEPALIVE_S", 15.0),
+            max_subscriptions_per_connection=_int(e, "WS_MAX_SUBSCRIPTIONS", 100),
+            subscriber_buffer=_int(e, "SUBSCRIBER_BUFFER", 1000),
+            worker_concurrency=_int(e, "WORKER_CONCURRENCY", 16),
+            worker_batch_size=_int(e, "WORKER_BATCH_SIZE", 64),
+            worker_claim_idle_ms=_int(e, "WORKER_CLAIM_IDLE_MS", 30_000),
+            worker_max_attempts=_int(e, "WORKER_MAX_ATTEMPTS", 5),
+            worker_listen_service_stream=(e.get("WORKER_SERVICE_STREAM") or "").lower()
+            in {"1", "true", "yes"},
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,66 @@
+"""Events a unit of work publishes after commit; each carries the whole record it announces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from conversation_service.domain.records import ConversationRecord, MessageRecord, StateRecord
+
+
+@dataclass(slots=True, frozen=True)
+class MessageAdded:
+    message: MessageRecord
+
+    @property
+    def tenant_id(self) -> str:
+        return self.message.tenant_id
+
+    kind = "message_added"
+
+    def payload(self) -> dict[str, Any]:
+        return self.message.to_dict()
+
+
+@dataclass(slots=True, frozen=True)
+class ConversationChanged:
+    conversation: ConversationRecord
+
+    @property
+    def tenant_id(self) -> str:
+        return self.conversation.tenant_id
+
+    kind = "conversation_changed"
+
+    def payload(self) -> dict[str, Any]:
+        return self.conversation.to_dict()
+
+
+@dataclass(slots=True, frozen=True)
+class StateChanged:
+    state: StateRecord
+
+    @property
+    def tenant_id(self) -> str:
+        return self.state.tenant_id
+
+    kind = "state_changed"
+
+    def payload(self) -> dict[str, Any]:
+        return self.state.to_dict()
+
+
+Event = MessageAdded | ConversationChanged | StateChanged
+
+
+class EventPublisher(Protocol):
+    """Where committed events go (in-memory or Redis fan-out)."""
+
+    async def publish(self, events: list[Event]) -> None: ...
+
+
+class NullPublisher:
+    """Publishes nothing: for tools (migrate, benchmarks of raw writes)."""
+
+    async def publish(self, events: list[Event]) -> None:
+        return None

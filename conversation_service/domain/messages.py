@@ -1,0 +1,289 @@
+"""Message rules: gapless seq under concurrent writers, idempotent adds, seq-range pagination."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from conversation_service.adapters.database import Database, UnitOfWork
+from conversation_service.domain import tokens
+from conversation_service.domain import validation as v
+from conversation_service.domain.clock import utcnow
+from conversation_service.domain.commands import NewMessage
+from conversation_service.domain.errors import NotFound, ValidationFailed
+from conversation_service.domain.events import ConversationChanged, MessageAdded
+from conversation_service.domain.pagination import MessageWindow
+from conversation_service.domain.records import ConversationRecord, MessageRecord
+from conversation_service.models import conversations, messages
+
+C = conversations.c
+M = messages.c
+
+
+def validate_new_message(m: NewMessage, prefix: str = "") -> NewMessage:
+    m.content = v.content(m.content, f"{prefix}content")
+    v.text(m.content_type, f"{prefix}content_type", v.MAX_CONTENT_TYPE_CHARS)
+    v.identifier(m.sender_id, f"{prefix}sender_id")
+    v.identifier(m.agent_id, f"{prefix}agent_id")
+    v.identifier(m.model_used, f"{prefix}model_used")
+    v.non_negative(m.token_count, f"{prefix}token_count")
+    v.non_negative(m.processing_time_ms, f"{prefix}processing_time_ms")
+    v.json_object(m.metadata, f"{prefix}metadata")
+    if len(m.sources) > v.MAX_SOURCES:
+        raise ValidationFailed(
+            f"{prefix}sources may hold at most {v.MAX_SOURCES} items", field=f"{prefix}sources"
+        )
+    for s in m.sources:
+        if not isinstance(s, dict) or not isinstance(s.get("document_id"), str) or not s["document_id"]:
+            raise ValidationFailed(
+                "every source needs a document_id", field=f"{prefix}sources.document_id"
+            )
+    v.json_document(m.sources, f"{prefix}sources")
+    v.optional_json_object(m.execution, f"{prefix}execution")
+    if m.tool_calls is not None:
+        if not isinstance(m.tool_calls, list) or not all(isinstance(t, dict) for t in m.tool_calls):
+            raise ValidationFailed(
+                f"{prefix}tool_calls must be a list of objects", field=f"{prefix}tool_calls"
+            )
+        v.json_document(m.tool_calls, f"{prefix}tool_calls")
+    v.identifier(m.tool_call_id, f"{prefix}tool_call_id")
+    v.identifier(m.client_message_id, f"{prefix}client_message_id")
+    if m.id is not None:
+        m.id = v.uuid_id(m.id, f"{prefix}id")
+    return m
+
+
+@dataclass(slots=True)
+class Appended:
+    message: MessageRecord
+    conversation: ConversationRecord | None  # None when an earlier identical add was found
+    created: bool
+
+
+async def _existing(
+    uow: UnitOfWork, tenant_id: str, conversation_id: str, m: NewMessage
+) -> MessageRecord | None:
+    keys = []
+    if m.client_message_id is not None:
+        keys.append(M.client_message_id == m.client_message_id)
+    if m.id is not None:
+        keys.append(M.id == m.id)
+    if not keys:
+        return None
+    row = (
+        await uow.conn.execute(
+            select(messages).where(
+                M.tenant_id == tenant_id, M.conversation_id == conversation_id, or_(*keys)
+            )
+        )
+    ).first()
+    return MessageRecord.from_row(row) if row is not None else None
+
+
+async def append_message(
+    uow: UnitOfWork, tenant_id: str, conversation_id: str, m: NewMessage
+) -> tuple[MessageRecord, ConversationRecord]:
+    """Append inside an open unit of work: bump the conversation row (which serialises writers
+    of one conversation and yields the next seq), then insert. A rollback undoes both."""
+    token_count = m.token_count if m.token_count is not None else tokens.count(m.content)
+    now = utcnow()
+    # created_at never goes backwards within a conversation, so seq order == time order.
+    bump = (
+        update(conversations)
+        .where(C.tenant_id == tenant_id, C.id == conversation_id)
+        .values(
+            last_seq=C.last_seq + 1,
+            message_count=C.message_count + 1,
+            total_tokens=C.total_tokens + (token_count or 0),
+            last_message_at=case(
+                (and_(C.last_message_at.is_not(None), C.last_message_at > now), C.last_message_at),
+                else_=now,
+            ),
+            updated_at=now,
+            version=C.version + 1,
+        )
+        .returning(*conversations.c)
+    )
+    crow = (await uow.conn.execute(bump)).first()
+    if crow is None:
+        raise NotFound(f"conversation {conversation_id} not found")
+    conversation = ConversationRecord.from_row(crow)
+    values: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "id": m.id or str(uuid.uuid4()),
+        "conversation_id": conversation_id,
+        "seq": conversation.last_seq,
+        "role": m.role.value,
+        "content": m.content,
+        "content_type": m.content_type,
+        "sender_id": m.sender_id,
+        "agent_id": m.agent_id,
+        "model_used": m.model_used,
+        "token_count": token_count,
+        "processing_time_ms": m.processing_time_ms,
+        "metadata": m.metadata,
+        "sources": m.sources,
+        "execution": m.execution,
+        "tool_calls": m.tool_calls,
+        "tool_call_id": m.tool_call_id,
+        "client_message_id": m.client_message_id,
+        "created_at": conversation.last_message_at,
+    }
+    row = (await uow.conn.execute(insert(messages).values(values).returning(*messages.c))).one()
+    message = MessageRecord.from_row(row)
+    uow.add_event(MessageAdded(message))
+    return message, conversation
+
+
+async def add_message(
+    db: Database, tenant_id: str, conversation_id: str, m: NewMessage
+) -> Appended:
+    """Add one message. A retry with the same `client_message_id` (or message id) returns the
+    first message and writes nothing."""
+    conversation_id = v.uuid_id(conversation_id, "conversation_id")
+    m = validate_new_message(m)
+    for _ in range(3):
+        try:
+            async with db.unit_of_work() as uow:
+                found = await _existing(uow, tenant_id, conversation_id, m)
+                if found is not None:
+                    return Appended(found, None, False)
+                message, conversation = await append_message(uow, tenant_id, conversation_id, m)
+                uow.add_event(ConversationChanged(conversation))
+                await uow.commit()
+            return Appended(message, conversation, True)
+        except IntegrityError:
+            # A concurrent add with the same key won; the rollback undid our seq bump.
+            if m.client_message_id is None and m.id is None:
+                raise
+    raise ValidationFailed("message id is already used by another message", field="id")
+
+
+@dataclass(slots=True)
+class MessageSlice:
+    conversation: ConversationRecord
+    items: list[MessageRecord]
+    has_next: bool
+    has_previous: bool
+    total: int
+
+
+def _seq_bounds(
+    conv: ConversationRecord, window: MessageWindow, first_seq: int
+) -> tuple[int, int, bool, bool, int]:
+    """Seq is gapless (1..last_seq), so any window is an exact seq range: no OFFSET, no COUNT.
+
+    Returns (lo, hi, has_next, has_previous, total) with lo..hi inclusive (empty when lo > hi).
+    """
+    low = max(first_seq, window.after_seq + 1)
+    before = window.before_seq
+    high = conv.last_seq if before is None else min(conv.last_seq, before - 1)
+    total = max(0, conv.last_seq - first_seq + 1)
+    size = window.size
+    if window.backward:
+        hi = high
+        lo = max(low, hi - size + 1)
+        return lo, hi, before is not None and before <= conv.last_seq, lo > low, total
+    lo = low
+    hi = min(high, lo + size - 1)
+    return lo, hi, hi < high, window.after is not None and lo > first_seq, total
+
+
+async def message_slices(
+    db: Database, tenant_id: str, convs: list[ConversationRecord], window: MessageWindow
+) -> list[MessageSlice]:
+    """Windows of several conversations' messages in at most two queries (one without a
+    `from_timestamp`): the DataLoader batch behind `Conversation.messages`."""
+    window = window.validated()
+    if not convs:
+        return []
+    async with db.read() as conn:
+        first_seqs: dict[str, int] = {c.id: 1 for c in convs}
+        if window.from_timestamp is not None:
+            ids = [c.id for c in convs]
+            rows = (
+                await conn.execute(
+                    select(M.conversation_id, func.min(M.seq))
+                    .where(
+                        M.tenant_id == tenant_id,
+                        M.conversation_id.in_(ids),
+                        M.created_at >= window.from_timestamp,
+                    )
+                    .group_by(M.conversation_id)
+                )
+            ).all()
+            found = {r[0]: r[1] for r in rows}
+            first_seqs = {c.id: found.get(c.id, c.last_seq + 1) for c in convs}
+        bounds = {c.id: _seq_bounds(c, window, first_seqs[c.id]) for c in convs}
+        ranges = [
+            and_(M.conversation_id == cid, M.seq.between(b[0], b[1]))
+            for cid, b in bounds.items()
+            if b[0] <= b[1]
+        ]
+        by_conv: dict[str, list[MessageRecord]] = {c.id: [] for c in convs}
+        if ranges:
+            rows = (
+                await conn.execute(
+                    select(messages)
+                    .where(M.tenant_id == tenant_id, or_(*ranges))
+                    .order_by(M.conversation_id, M.seq)
+                )
+            ).all()
+            for r in rows:
+                by_conv[r.conversation_id].append(MessageRecord.from_row(r))
+    return [
+        MessageSlice(
+            conversation=c,
+            items=by_conv[c.id],
+            has_next=bounds[c.id][2],
+            has_previous=bounds[c.id][3],
+            total=bounds[c.id][4],
+        )
+        for c in convs
+    ]
+
+
+async def list_messages(
+    db: Database, tenant_id: str, conversation_id: str, window: MessageWindow
+) -> MessageSlice:
+    from conversation_service.domain.conversations import get_conversation
+
+    window = window.validated()
+    conv = await get_conversation(db, tenant_id, conversation_id)
+    return (await message_slices(db, tenant_id, [conv], window))[0]
+
+
+async def messages_after(
+    db: Database, tenant_id: str, conversation_id: str, after_seq: int, limit: int = 500
+) -> list[MessageRecord]:
+    """Stored messages with seq > after_seq in seq order: replay and gap filling for subscribers."""
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(messages)
+                .where(
+                    M.tenant_id == tenant_id,
+                    M.conversation_id == conversation_id,
+                    M.seq > after_seq,
+                )
+                .order_by(M.seq)
+                .limit(limit)
+            )
+        ).all()
+    return [MessageRecord.from_row(r) for r in rows]
+
+
+async def get_messages_by_ids(
+    db: Database, tenant_id: str, ids: list[str]
+) -> dict[str, MessageRecord]:
+    if not ids:
+        return {}
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(select(messages).where(M.tenant_id == tenant_id, M.id.in_(ids)))
+        ).all()
+    return {r.id: MessageRecord.from_row(r) for r in rows}

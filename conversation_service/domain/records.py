@@ -1,0 +1,166 @@
+"""Plain read models returned by the domain: cheap to build from rows, to serialise and to publish."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from conversation_service.domain.enums import ConversationStatus, MessageRole, StateType
+
+
+@dataclass(slots=True)
+class ConversationRecord:
+    tenant_id: str
+    id: str
+    user_id: str | None
+    agent_id: str | None
+    session_id: str | None
+    title: str | None
+    status: ConversationStatus
+    tags: list[str]
+    metadata: dict[str, Any]
+    participants: list[dict[str, Any]]
+    customer_info: dict[str, Any] | None
+    crm_references: dict[str, Any]
+    message_count: int
+    total_tokens: int
+    last_seq: int
+    last_message_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def from_row(cls, row: Any) -> ConversationRecord:
+        m = row._mapping
+        return cls(
+            tenant_id=m["tenant_id"],
+            id=m["id"],
+            user_id=m["user_id"],
+            agent_id=m["agent_id"],
+            session_id=m["session_id"],
+            title=m["title"],
+            status=ConversationStatus(m["status"]),
+            tags=m["tags"] or [],
+            metadata=m["metadata"] or {},
+            participants=m["participants"] or [],
+            customer_info=m["customer_info"],
+            crm_references=m["crm_references"] or {},
+            message_count=m["message_count"],
+            total_tokens=m["total_tokens"],
+            last_seq=m["last_seq"],
+            last_message_at=m["last_message_at"],
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
+            version=m["version"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ConversationRecord:
+        d = dict(d)
+        d["status"] = ConversationStatus(d["status"])
+        for k in ("last_message_at", "created_at", "updated_at"):
+            if isinstance(d.get(k), str):
+                d[k] = datetime.fromisoformat(d[k])
+        return cls(**d)
+
+
+@dataclass(slots=True)
+class MessageRecord:
+    tenant_id: str
+    id: str
+    conversation_id: str
+    seq: int
+    role: MessageRole
+    content: str
+    content_type: str
+    sender_id: str | None
+    agent_id: str | None
+    model_used: str | None
+    token_count: int | None
+    processing_time_ms: int | None
+    metadata: dict[str, Any]
+    sources: list[dict[str, Any]]
+    execution: dict[str, Any] | None
+    tool_calls: list[dict[str, Any]] | None
+    tool_call_id: str | None
+    client_message_id: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> MessageRecord:
+        m = row._mapping
+        return cls(
+            tenant_id=m["tenant_id"],
+            id=m["id"],
+            conversation_id=m["conversation_id"],
+            seq=m["seq"],
+            role=MessageRole(m["role"]),
+            content=m["content"],
+            content_type=m["content_type"],
+            sender_id=m["sender_id"],
+            agent_id=m["agent_id"],
+            model_used=m["model_used"],
+            token_count=m["token_count"],
+            processing_time_ms=m["processing_time_ms"],
+            metadata=m["metadata"] or {},
+            sources=m["sources"] or [],
+            execution=m["execution"],
+            tool_calls=m["tool_calls"],
+            tool_call_id=m["tool_call_id"],
+            client_message_id=m["client_message_id"],
+            created_at=m["created_at"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MessageRecord:
+        d = dict(d)
+        d["role"] = MessageRole(d["role"])
+        if isinstance(d.get("created_at"), str):
+            d["created_at"] = datetime.fromisoformat(d["created_at"])
+        return cls(**d)
+
+
+@dataclass(slots=True)
+class StateRecord:
+    tenant_id: str
+    conversation_id: str
+    key: str
+    value: Any
+    state_type: StateType
+    version: int
+    expires_at: datetime | None
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> StateRecord:
+        m = row._mapping
+        return cls(
+            tenant_id=m["tenant_id"],
+            conversation_id=m["conversation_id"],
+            key=m["key"],
+            value=m["value"],
+            state_type=StateType(m["state_type"]),
+            version=m["version"],
+            expires_at=m["expires_at"],
+            updated_at=m["updated_at"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StateRecord:
+        d = dict(d)
+        d["state_type"] = StateType(d["state_type"])
+        for k in ("expires_at", "updated_at"):
+            if isinstance(d.get(k), str):
+                d[k] = datetime.fromisoformat(d[k])
+        return cls(**d)

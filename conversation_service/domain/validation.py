@@ -1,0 +1,161 @@
+"""Input limits, checked before anything is written so a bad input never writes half a change."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import orjson
+
+from conversation_service.domain.errors import ValidationFailed
+
+MAX_CONTENT_CHARS = 100_000
+MAX_TAGS = 50
+MAX_TAG_CHARS = 64
+MAX_JSON_BYTES = 64 * 1024
+MAX_ID_CHARS = 255
+MAX_TITLE_CHARS = 500
+MAX_CONTENT_TYPE_CHARS = 64
+MAX_STATE_KEY_CHARS = 255
+MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
+MAX_INT = 2**31 - 1
+MAX_PARTICIPANTS = 100
+MAX_SOURCES = 100
+TENANT_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+_PRINTABLE_RE = re.compile(r"^[^\x00-\x1f\x7f]+$")
+
+
+def tenant_id(value: str | None) -> str:
+    from conversation_service.domain.errors import Unauthenticated
+
+    if value is None or not TENANT_RE.match(value):
+        raise Unauthenticated(
+            "X-Tenant-ID is required: 1-64 characters of letters, digits, '_', '.', ':' or '-'"
+        )
+    return value
+
+
+def uuid_id(value: str, field: str) -> str:
+    """A well-formed UUID, returned in canonical lowercase form."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValidationFailed(f"{field} must be a UUID", field=field)
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValidationFailed(f"{field} must be a UUID", field=field) from None
+
+
+def optional_text(value: str | None, field: str, max_chars: int = MAX_ID_CHARS) -> str | None:
+    if value is None:
+        return None
+    return text(value, field, max_chars)
+
+
+def text(value: str, field: str, max_chars: int = MAX_ID_CHARS) -> str:
+    if not isinstance(value, str) or not value or len(value) > max_chars:
+        raise ValidationFailed(f"{field} must be 1-{max_chars} characters", field=field)
+    if "\x00" in value:
+        raise ValidationFailed(f"{field} must not contain NUL characters", field=field)
+    return value
+
+
+def identifier(value: str | None, field: str) -> str | None:
+    """Free-form external ids (user, agent, session...): printable, 1-255 chars."""
+    if value is None:
+        return None
+    text(value, field)
+    if not _PRINTABLE_RE.match(value):
+        raise ValidationFailed(f"{field} must not contain control characters", field=field)
+    return value
+
+
+def content(value: str, field: str = "content") -> str:
+    if not isinstance(value, str) or value.strip() == "":
+        raise ValidationFailed(f"{field} must not be empty", field=field)
+    if len(value) > MAX_CONTENT_CHARS:
+        raise ValidationFailed(
+            f"{field} must be at most {MAX_CONTENT_CHARS} characters", field=field
+        )
+    if "\x00" in value:
+        raise ValidationFailed(f"{field} must not contain NUL characters", field=field)
+    return value
+
+
+def tags(values: list[str], field: str = "tags") -> list[str]:
+    if len(values) > MAX_TAGS:
+        raise ValidationFailed(f"{field} may hold at most {MAX_TAGS} tags", field=field)
+    out: list[str] = []
+    for tag in values:
+        if not isinstance(tag, str) or not (1 <= len(tag) <= MAX_TAG_CHARS):
+            raise ValidationFailed(
+                f"each tag must be 1-{MAX_TAG_CHARS} characters", field=field
+            )
+        if not _PRINTABLE_RE.match(tag):
+            raise ValidationFailed("tags must not contain control characters", field=field)
+        if tag not in out:
+            out.append(tag)
+    return out
+
+
+def json_document(value: Any, field: str, *, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Any JSON value up to `max_bytes` once serialised; rejects NUL (PostgreSQL cannot store it)."""
+    try:
+        encoded = orjson.dumps(value)
+    except TypeError:
+        raise ValidationFailed(f"{field} must be JSON", field=field) from None
+    if len(encoded) > max_bytes:
+        raise ValidationFailed(f"{field} must be at most {max_bytes} bytes as JSON", field=field)
+    if b"\\u0000" in encoded:
+        raise ValidationFailed(f"{field} must not contain NUL characters", field=field)
+    return value
+
+
+def json_object(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValidationFailed(f"{field} must be a JSON object", field=field)
+    json_document(value, field)
+    return value
+
+
+def optional_json_object(value: Any, field: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return json_object(value, field)
+
+
+def non_negative(value: int | None, field: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not (0 <= value <= MAX_INT):
+        raise ValidationFailed(f"{field} must be between 0 and {MAX_INT}", field=field)
+    return value
+
+
+def positive(value: int | None, field: str, maximum: int = MAX_INT) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not (1 <= value <= maximum):
+        raise ValidationFailed(f"{field} must be between 1 and {maximum}", field=field)
+    return value
+
+
+def participants(values: list[dict[str, Any]], field: str = "participants") -> list[dict[str, Any]]:
+    if len(values) > MAX_PARTICIPANTS:
+        raise ValidationFailed(f"{field} may hold at most {MAX_PARTICIPANTS}", field=field)
+    out: list[dict[str, Any]] = []
+    for p in values:
+        if not isinstance(p, dict):
+            raise ValidationFailed(f"{field} items must be objects", field=field)
+        pid = p.get("id")
+        kind = p.get("kind") or "user"
+        if not isinstance(pid, str) or not pid:
+            raise ValidationFailed(f"{field}.id is required", field=f"{field}.id")
+        identifier(pid, f"{field}.id")
+        identifier(kind, f"{field}.kind")
+        display = p.get("display_name")
+        optional_text(display, f"{field}.display_name", MAX_TITLE_CHARS)
+        joined = p.get("joined_at")
+        out.append({"id": pid, "kind": kind, "display_name": display, "joined_at": joined})
+    json_document(out, field)
+    return out

@@ -1,0 +1,26 @@
+"""SQLModel tables; `metadata` is what Alembic and the test fixtures create."""
+
+from sqlmodel import SQLModel
+
+from conversation_service.models.conversation import Conversation, ConversationTag
+from conversation_service.models.message import Message
+from conversation_service.models.state import ConversationState
+
+metadata = SQLModel.metadata
+
+conversations = Conversation.__table__  # type: ignore[attr-defined]
+conversation_tags = ConversationTag.__table__  # type: ignore[attr-defined]
+messages = Message.__table__  # type: ignore[attr-defined]
+conversation_state = ConversationState.__table__  # type: ignore[attr-defined]
+
+__all__ = [
+    "Conversation",
+    "ConversationState",
+    "ConversationTag",
+    "Message",
+    "conversation_state",
+    "conversation_tags",
+    "conversations",
+    "messages",
+    "metadata",
+]

@@ -1,0 +1,31 @@
+"""Per-request GraphQL context: the container, the tenant (resolved in one place) and loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from conversation_service.domain import validation
+
+if TYPE_CHECKING:
+    from conversation_service.bootstrap import Container
+    from conversation_service.domain.records import ConversationRecord
+
+
+@dataclass
+class GraphQLContext:
+    container: Container
+    raw_tenant_id: str | None
+    loaders: dict[str, Any] = field(default_factory=dict)
+    conversation_records: dict[str, ConversationRecord] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+    connection_id: str | None = None
+
+    @property
+    def tenant_id(self) -> str:
+        """The validated tenant; raises UNAUTHENTICATED when the request carries none."""
+        return validation.tenant_id(self.raw_tenant_id)
+
+    @property
+    def db(self) -> Any:
+        return self.container.db

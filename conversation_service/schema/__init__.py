@@ -1,0 +1,20 @@
+"""The GraphQL schema: types, inputs and roots; `schema.graphql` is its printed form."""
+
+from __future__ import annotations
+
+import strawberry
+
+from conversation_service.schema.errors import TypedErrors
+from conversation_service.schema.mutation import Mutation
+from conversation_service.schema.query import Query
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(query=Query, mutation=Mutation, extensions=[TypedErrors])
+
+
+schema = build_schema()
+
+
+def export_sdl() -> str:
+    return schema.as_str() + "\n"

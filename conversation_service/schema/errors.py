@@ -1,0 +1,67 @@
+"""Every GraphQL error leaves with a typed `extensions.code`; unexpected ones are masked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from graphql.error import GraphQLSyntaxError
+from strawberry.extensions import SchemaExtension
+
+from conversation_service.domain.errors import DomainError
+
+log = logging.getLogger("conversation_service.graphql")
+
+MASKED_MESSAGE = "Internal server error"
+
+
+def camel_field(path: str) -> str:
+    """`initial_messages.0.content` -> `initialMessages.0.content` (the GraphQL names)."""
+
+    def camel(segment: str) -> str:
+        head, *rest = segment.split("_")
+        return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+    return ".".join(camel(s) for s in path.split("."))
+
+
+def shape_error(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, DomainError):
+        extensions = {"code": original.code}
+        if original.field:
+            extensions["field"] = camel_field(original.field)
+        return _copy(error, original.message, extensions)
+    if error.path is None or original is None or isinstance(original, GraphQLError):
+        # Parse, validation and variable-coercion errors: the request itself was bad.
+        if error.extensions and "code" in error.extensions:
+            return error
+        extensions = dict(error.extensions or {})
+        extensions["code"] = "BAD_USER_INPUT"
+        if isinstance(error, GraphQLSyntaxError):
+            extensions["kind"] = "PARSE"
+        return _copy(error, error.message, extensions)
+    log.error("unexpected error at %s", error.path, exc_info=original)
+    return _copy(error, MASKED_MESSAGE, {"code": "INTERNAL"})
+
+
+def _copy(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )
+
+
+class TypedErrors(SchemaExtension):
+    """Operation-level hook (not per field): costs nothing on the success path."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [shape_error(e) for e in result.errors]

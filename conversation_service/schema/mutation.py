@@ -1,0 +1,27 @@
+"""Root Mutation: the same operations as the REST shim and the worker."""
+
+from __future__ import annotations
+
+import strawberry
+
+from conversation_service.resolvers import conversations, messages, state
+from conversation_service.schema.types import Conversation, Message, StateEntry
+
+
+@strawberry.type
+class Mutation:
+    create_conversation: Conversation = strawberry.mutation(
+        resolver=conversations.create_conversation,
+        description="Idempotent with a caller-chosen id.",
+    )
+    update_conversation: Conversation = strawberry.mutation(
+        resolver=conversations.update_conversation
+    )
+    add_message: Message = strawberry.mutation(
+        resolver=messages.add_message,
+        description="Appends with the next seq; idempotent with clientMessageId.",
+    )
+    update_conversation_state: StateEntry = strawberry.mutation(
+        resolver=state.update_conversation_state,
+        description="Compare-and-set with expectedVersion; value null deletes the key.",
+    )

@@ -1,0 +1,339 @@
+"""Output types. Plain fields are plain attributes (no resolver): each costs a few microseconds,
+an `async def` resolver costs ~5x more, and a nested read resolves thousands of them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from conversation_service.domain.enums import ConversationStatus, MessageRole, StateType
+from conversation_service.domain.pagination import conversation_cursor, message_cursor
+from conversation_service.domain.records import ConversationRecord, MessageRecord, StateRecord
+from conversation_service.schema import enums  # noqa: F401  (registers the enums)
+
+if TYPE_CHECKING:
+    from conversation_service.domain.conversations import ConversationSlice
+    from conversation_service.domain.messages import MessageSlice
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Participant:
+    id: str
+    kind: str
+    display_name: str | None
+    joined_at: datetime | None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Participant:
+        joined = d.get("joined_at")
+        if isinstance(joined, str):
+            try:
+                joined_at: datetime | None = datetime.fromisoformat(joined)
+            except ValueError:
+                joined_at = None
+        else:
+            joined_at = joined
+        return cls(
+            id=d["id"], kind=d.get("kind") or "user", display_name=d.get("display_name"),
+            joined_at=joined_at,
+        )
+
+
+@strawberry.type
+class MessageSource:
+    document_id: str
+    title: str | None
+    url: str | None
+    snippet: str | None
+    score: float | None
+    metadata: JSON
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MessageSource:
+        score = d.get("score")
+        return cls(
+            document_id=d["document_id"],
+            title=d.get("title"),
+            url=d.get("url"),
+            snippet=d.get("snippet"),
+            score=float(score) if isinstance(score, int | float) else None,
+            metadata=d.get("metadata") or {},
+        )
+
+
+@strawberry.type
+class AgentExecution:
+    execution_id: str | None
+    mode: str | None
+    iterations: int | None
+    execution_time_ms: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    detail: JSON | None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AgentExecution:
+        return cls(
+            execution_id=d.get("execution_id"),
+            mode=d.get("mode"),
+            iterations=d.get("iterations"),
+            execution_time_ms=d.get("execution_time_ms"),
+            prompt_tokens=d.get("prompt_tokens"),
+            completion_tokens=d.get("completion_tokens"),
+            total_tokens=d.get("total_tokens"),
+            detail=d.get("detail"),
+        )
+
+
+@strawberry.type
+class StateEntry:
+    conversation_id: strawberry.ID
+    key: str
+    value: JSON | None
+    state_type: StateType
+    version: int
+    expires_at: datetime | None
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, r: StateRecord) -> StateEntry:
+        return cls(
+            conversation_id=strawberry.ID(r.conversation_id),
+            key=r.key,
+            value=r.value,
+            state_type=r.state_type,
+            version=r.version,
+            expires_at=r.expires_at,
+            updated_at=r.updated_at,
+        )
+
+
+@strawberry.type
+class Message:
+    id: strawberry.ID
+    conversation_id: strawberry.ID
+    seq: int
+    role: MessageRole
+    content: str
+    content_type: str
+    sender_id: str | None
+    agent_id: str | None
+    model_used: str | None
+    token_count: int | None
+    processing_time_ms: int | None
+    metadata: JSON
+    tool_calls: JSON | None
+    tool_call_id: str | None
+    client_message_id: str | None
+    created_at: datetime
+    record: strawberry.Private[MessageRecord]
+
+    @strawberry.field(description="RAG documents this message used or cites.")
+    def sources(self) -> list[MessageSource]:
+        return [MessageSource.from_dict(s) for s in self.record.sources]
+
+    @strawberry.field(description="What the agent execution reported, when it came from one.")
+    def execution(self) -> AgentExecution | None:
+        e = self.record.execution
+        return AgentExecution.from_dict(e) if e is not None else None
+
+    @strawberry.field
+    async def conversation(self, info: strawberry.Info) -> Conversation:
+        from conversation_service.resolvers.loaders import load_conversation
+
+        return await load_conversation(info, self.record.conversation_id)
+
+    @classmethod
+    def from_record(cls, r: MessageRecord) -> Message:
+        return cls(
+            id=strawberry.ID(r.id),
+            conversation_id=strawberry.ID(r.conversation_id),
+            seq=r.seq,
+            role=r.role,
+            content=r.content,
+            content_type=r.content_type,
+            sender_id=r.sender_id,
+            agent_id=r.agent_id,
+            model_used=r.model_used,
+            token_count=r.token_count,
+            processing_time_ms=r.processing_time_ms,
+            metadata=r.metadata,
+            tool_calls=r.tool_calls,
+            tool_call_id=r.tool_call_id,
+            client_message_id=r.client_message_id,
+            created_at=r.created_at,
+            record=r,
+        )
+
+
+@strawberry.type
+class MessageEdge:
+    cursor: str
+    node: Message
+
+
+@strawberry.type
+class MessageConnection:
+    nodes: list[Message]
+    page_info: PageInfo
+    total_count: int
+
+    @strawberry.field
+    def edges(self) -> list[MessageEdge]:
+        return [MessageEdge(cursor=message_cursor(n.seq), node=n) for n in self.nodes]
+
+    @classmethod
+    def from_slice(cls, s: MessageSlice) -> MessageConnection:
+        nodes = [Message.from_record(r) for r in s.items]
+        return cls(
+            nodes=nodes,
+            page_info=PageInfo(
+                has_next_page=s.has_next,
+                has_previous_page=s.has_previous,
+                start_cursor=message_cursor(nodes[0].seq) if nodes else None,
+                end_cursor=message_cursor(nodes[-1].seq) if nodes else None,
+            ),
+            total_count=s.total,
+        )
+
+
+@strawberry.type
+class Conversation:
+    id: strawberry.ID
+    tenant_id: str
+    user_id: str | None
+    agent_id: str | None
+    session_id: str | None
+    title: str | None
+    status: ConversationStatus
+    tags: list[str]
+    metadata: JSON
+    customer_info: JSON | None
+    crm_references: JSON
+    message_count: int
+    total_tokens: int
+    last_message_at: datetime | None
+    last_seq: int = strawberry.field(description="seq of the newest message, 0 when none")
+    created_at: datetime
+    updated_at: datetime
+    version: int = strawberry.field(description="bumps on every change of the conversation row")
+    record: strawberry.Private[ConversationRecord]
+
+    @strawberry.field
+    def participants(self) -> list[Participant]:
+        return [Participant.from_dict(p) for p in self.record.participants]
+
+    @strawberry.field(
+        description="Messages in seq order: first/after forward, last/before backward, "
+        "or fromTimestamp/limit as the REST API."
+    )
+    async def messages(
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        from_timestamp: datetime | None = None,
+        limit: int | None = None,
+    ) -> MessageConnection:
+        from conversation_service.resolvers.loaders import load_messages
+
+        return await load_messages(
+            info, self.record, first, after, last, before, from_timestamp, limit
+        )
+
+    @strawberry.field(description="Live (unexpired) state entries, by key.")
+    async def state(self, info: strawberry.Info) -> list[StateEntry]:
+        from conversation_service.resolvers.loaders import load_state
+
+        return await load_state(info, self.record.id)
+
+    @strawberry.field
+    async def state_entry(self, info: strawberry.Info, key: str) -> StateEntry | None:
+        from conversation_service.resolvers.loaders import load_state
+
+        for entry in await load_state(info, self.record.id):
+            if entry.key == key:
+                return entry
+        return None
+
+    @classmethod
+    def from_record(cls, r: ConversationRecord) -> Conversation:
+        return cls(
+            id=strawberry.ID(r.id),
+            tenant_id=r.tenant_id,
+            user_id=r.user_id,
+            agent_id=r.agent_id,
+            session_id=r.session_id,
+            title=r.title,
+            status=r.status,
+            tags=r.tags,
+            metadata=r.metadata,
+            customer_info=r.customer_info,
+            crm_references=r.crm_references,
+            message_count=r.message_count,
+            total_tokens=r.total_tokens,
+            last_message_at=r.last_message_at,
+            last_seq=r.last_seq,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            version=r.version,
+            record=r,
+        )
+
+
+@strawberry.type
+class ConversationEdge:
+    cursor: str
+    node: Conversation
+
+
+@strawberry.type
+class ConversationConnection:
+    nodes: list[Conversation]
+    page_info: PageInfo
+    page: int | None
+    page_size: int | None
+    count_query: strawberry.Private[Any]
+
+    @strawberry.field
+    def edges(self) -> list[ConversationEdge]:
+        return [
+            ConversationEdge(cursor=conversation_cursor(n.created_at, n.id), node=n)
+            for n in self.nodes
+        ]
+
+    @strawberry.field(description="Conversations matching the filter (counted only when asked).")
+    async def total_count(self) -> int:
+        return int(await self.count_query())
+
+    @classmethod
+    def from_slice(cls, s: ConversationSlice, count_query: Any) -> ConversationConnection:
+        nodes = [Conversation.from_record(r) for r in s.items]
+        return cls(
+            nodes=nodes,
+            page_info=PageInfo(
+                has_next_page=s.has_next,
+                has_previous_page=s.has_previous,
+                start_cursor=conversation_cursor(nodes[0].created_at, nodes[0].id) if nodes else None,
+                end_cursor=conversation_cursor(nodes[-1].created_at, nodes[-1].id) if nodes else None,
+            ),
+            page=s.page,
+            page_size=s.page_size,
+            count_query=count_query,
+        )
+
+

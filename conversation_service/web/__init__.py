@@ -1,0 +1,1 @@
+"""The HTTP/WebSocket door: Starlette app, GraphQL transport, probes."""

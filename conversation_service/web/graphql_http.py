@@ -1,0 +1,184 @@
+"""GraphQL over HTTP, per the GraphQL-over-HTTP specification.
+
+Strawberry executes; this module owns the transport: GET for queries, POST with JSON bodies,
+`application/graphql-response+json` (4xx when the request fails before execution) next to
+legacy `application/json` (always 200 for a well-formed request), 405/406/415 where the spec
+says so, GraphiQL for browsers, orjson for encoding.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from strawberry.exceptions import MissingQueryError
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+
+from conversation_service.resolvers.context import GraphQLContext
+from conversation_service.schema import schema
+from conversation_service.schema.errors import shape_error
+
+log = logging.getLogger(__name__)
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+TENANT_HEADER = "x-tenant-id"
+
+
+def _negotiate(accept: str | None) -> str | None:
+    """Pick the response media type; None when the client accepts neither."""
+    if not accept:
+        return JSON
+    best: tuple[float, int, str] | None = None
+    for order, part in enumerate(accept.split(",")):
+        pieces = [p.strip() for p in part.split(";")]
+        media = pieces[0].lower()
+        q = 1.0
+        for param in pieces[1:]:
+            if param.startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        if q <= 0:
+            continue
+        if media == GRAPHQL_RESPONSE:
+            candidate = GRAPHQL_RESPONSE
+        elif media in (JSON, "application/*", "*/*"):
+            candidate = JSON if media == JSON else GRAPHQL_RESPONSE
+        else:
+            continue
+        key = (q, -order, candidate)
+        if best is None or key[:2] > best[:2]:
+            best = key
+    return best[2] if best else None
+
+
+def _error_body(message: str, code: str = "BAD_USER_INPUT") -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+def _respond(body: Any, status: int, media_type: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type=f"{media_type}; charset=utf-8",
+        headers=headers,
+    )
+
+
+def _wants_ide(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "query" not in request.query_params
+
+
+class GraphQLHTTP:
+    """Starlette endpoint for `/graphql` over HTTP; the WebSocket side is the subscriptions view."""
+
+    def __init__(self, container_getter: Any) -> None:
+        self._container = container_getter
+        self._ide = get_graphql_ide_html(graphql_ide="graphiql")
+
+    async def handle(self, request: Request) -> Response:
+        if request.method == "GET" and _wants_ide(request):
+            return HTMLResponse(self._ide)
+        if request.method not in ("GET", "POST"):
+            return _respond(
+                _error_body("GraphQL is served over GET and POST"), 405, JSON, {"Allow": "GET, POST"}
+            )
+        media = _negotiate(request.headers.get("accept"))
+        if media is None:
+            return _respond(
+                _error_body(f"Acceptable media types are {GRAPHQL_RESPONSE} and {JSON}"), 406, JSON
+            )
+        params, problem = await self._parse(request)
+        if problem is not None:
+            return problem if isinstance(problem, Response) else _respond(_error_body(problem), 400, media)
+        assert params is not None
+        context = GraphQLContext(
+            container=self._container(), raw_tenant_id=request.headers.get(TENANT_HEADER)
+        )
+        allowed = (
+            {OperationType.QUERY}
+            if request.method == "GET"
+            else {OperationType.QUERY, OperationType.MUTATION}
+        )
+        try:
+            result = await schema.execute(
+                params["query"],
+                variable_values=params.get("variables"),
+                context_value=context,
+                operation_name=params.get("operationName"),
+                allowed_operation_types=allowed,
+                operation_extensions=params.get("extensions"),
+            )
+        except InvalidOperationTypeError:
+            return _respond(
+                _error_body("Only queries can be sent with GET; use POST"),
+                405,
+                media,
+                {"Allow": "POST"},
+            )
+        except CannotGetOperationTypeError as exc:
+            return _respond(_error_body(exc.as_http_error_reason()), 400, media)
+        except MissingQueryError:
+            return _respond(_error_body("No GraphQL query found in the request"), 400, media)
+        body: dict[str, Any] = {}
+        if result.errors:
+            body["errors"] = [shape_error(e).formatted for e in result.errors]
+        if not isinstance(result, PreExecutionError):
+            body["data"] = result.data
+        extensions = dict(result.extensions or {})
+        extensions.update(context.extensions)
+        if extensions:
+            body["extensions"] = extensions
+        status = 400 if isinstance(result, PreExecutionError) and media == GRAPHQL_RESPONSE else 200
+        return _respond(body, status, media)
+
+    async def _parse(self, request: Request) -> tuple[dict[str, Any] | None, Response | str | None]:
+        if request.method == "GET":
+            qp = request.query_params
+            params: dict[str, Any] = {"query": qp.get("query")}
+            if "operationName" in qp:
+                params["operationName"] = qp.get("operationName") or None
+            for key in ("variables", "extensions"):
+                raw = qp.get(key)
+                if raw:
+                    try:
+                        params[key] = orjson.loads(raw)
+                    except orjson.JSONDecodeError:
+                        return None, f"`{key}` is not valid JSON"
+        else:
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type != JSON and content_type != GRAPHQL_RESPONSE:
+                return None, _respond(
+                    _error_body("POST bodies must be application/json"), 415, JSON
+                )
+            try:
+                body = orjson.loads(await request.body())
+            except orjson.JSONDecodeError:
+                return None, "The request body is not valid JSON"
+            if not isinstance(body, dict):
+                return None, "The request body must be a JSON object"
+            params = body
+        query = params.get("query")
+        if not isinstance(query, str) or not query.strip():
+            return None, "`query` must be a non-empty string"
+        if params.get("variables") is not None and not isinstance(params["variables"], dict):
+            return None, "`variables` must be an object"
+        if params.get("extensions") is not None and not isinstance(params["extensions"], dict):
+            return None, "`extensions` must be an object"
+        op = params.get("operationName")
+        if op is not None and not isinstance(op, str):
+            return None, "`operationName` must be a string"
+        return params, None
+
+
+__all__ = ["GraphQLError", "GraphQLHTTP"]
