@@ -89,7 +89,9 @@ async def _container_pool(database_urls: dict[str, Any]) -> AsyncIterator[dict[s
 
 @pytest.fixture(params=BACKENDS)
 async def container(
-    request: pytest.FixtureRequest, database_urls: dict[str, Any], _container_pool: dict[str, Container]
+    request: pytest.FixtureRequest,
+    database_urls: dict[str, Any],
+    _container_pool: dict[str, Container],
 ) -> Container:
     backend: str = request.param
     url = database_urls[backend]
@@ -128,7 +130,9 @@ class GQL:
         self.client = client
         self.tenant = tenant
 
-    async def raw(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> httpx.Response:
+    async def raw(
+        self, query: str, variables: dict[str, Any] | None = None, **kw: Any
+    ) -> httpx.Response:
         headers = {"X-Tenant-ID": self.tenant} if self.tenant else {}
         headers.update(kw.pop("headers", {}))
         return await self.client.post(

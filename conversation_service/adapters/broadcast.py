@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 
 @dataclass(eq=False)
 class Subscriber:
@@ -68,6 +70,12 @@ class LocalHub:
         for sub in tuple(self._channels.get(channel, ())):
             sub.put(item)
 
+    def deliver_all(self, item: Any) -> None:
+        """Deliver to every subscriber of every channel (e.g. the RESYNC marker)."""
+        for subs in tuple(self._channels.values()):
+            for sub in tuple(subs):
+                sub.put(item)
+
     def has_subscribers(self, channel: str) -> bool:
         return bool(self._channels.get(channel))
 
@@ -116,11 +124,11 @@ class MemoryBroadcast:
         self.hub.close_all()
 
     async def publish(self, channel: str, message: bytes) -> None:
-        self.hub.deliver(channel, message)
+        self.hub.deliver(channel, orjson.loads(message))
 
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
         for channel, message in items:
-            self.hub.deliver(channel, message)
+            self.hub.deliver(channel, orjson.loads(message))
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscriber]:

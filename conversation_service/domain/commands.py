@@ -69,15 +69,15 @@ class NewConversation:
 class ConversationChanges:
     """Fields left UNSET are not touched; `expected_version` makes the update compare-and-set."""
 
-    title: str | None | _Unset = UNSET
+    title: str | _Unset | None = UNSET
     status: ConversationStatus | _Unset = UNSET
-    user_id: str | None | _Unset = UNSET
-    agent_id: str | None | _Unset = UNSET
-    session_id: str | None | _Unset = UNSET
+    user_id: str | _Unset | None = UNSET
+    agent_id: str | _Unset | None = UNSET
+    session_id: str | _Unset | None = UNSET
     tags: list[str] | _Unset = UNSET
     metadata: dict[str, Any] | _Unset = UNSET
     participants: list[dict[str, Any]] | _Unset = UNSET
-    customer_info: dict[str, Any] | None | _Unset = UNSET
+    customer_info: dict[str, Any] | _Unset | None = UNSET
     crm_references: dict[str, Any] | _Unset = UNSET
     expected_version: int | None = None
 

@@ -20,7 +20,7 @@ from conversation_service.domain.commands import (
     ConversationQuery,
     NewConversation,
 )
-from conversation_service.domain.errors import Conflict, NotFound
+from conversation_service.domain.errors import Conflict, NotFound, ValidationFailed
 from conversation_service.domain.events import ConversationChanged
 from conversation_service.domain.pagination import ConversationPage, parse_conversation_cursor
 from conversation_service.domain.records import ConversationRecord
@@ -44,7 +44,9 @@ def validate_new_conversation(new: NewConversation) -> NewConversation:
     v.optional_json_object(new.customer_info, "customer_info")
     v.json_object(new.crm_references, "crm_references")
     if len(new.initial_messages) > 100:
-        raise v.ValidationFailed("initial_messages may hold at most 100 messages", field="initial_messages")
+        raise ValidationFailed(
+            "initial_messages may hold at most 100 messages", field="initial_messages"
+        )
     for i, m in enumerate(new.initial_messages):
         validate_new_message(m, prefix=f"initial_messages.{i}.")
     return new
@@ -108,7 +110,9 @@ async def insert_conversation(
         "updated_at": now,
         "version": 1,
     }
-    row = (await uow.conn.execute(insert(conversations).values(values).returning(*conversations.c))).one()
+    row = (
+        await uow.conn.execute(insert(conversations).values(values).returning(*conversations.c))
+    ).one()
     if new.tags:
         await _write_tags(uow.conn, tenant_id, values["id"], new.tags)
     return ConversationRecord.from_row(row)
@@ -165,7 +169,7 @@ async def update_conversation(
     for name in _CHANGE_FIELDS:
         value = getattr(changes, name)
         if value is not UNSET:
-            values[name] = value.value if name == "status" else value  # type: ignore[union-attr]
+            values[name] = value.value if name == "status" else value
     async with db.unit_of_work() as uow:
         cond = and_(C.tenant_id == tenant_id, C.id == conversation_id)
         if changes.expected_version is not None:
@@ -195,7 +199,7 @@ async def update_conversation(
                 )
             )
             if changes.tags:
-                await _write_tags(uow.conn, tenant_id, conversation_id, changes.tags)  # type: ignore[arg-type]
+                await _write_tags(uow.conn, tenant_id, conversation_id, values["tags"])
         record = ConversationRecord.from_row(row)
         uow.add_event(ConversationChanged(record))
         await uow.commit()
@@ -214,7 +218,9 @@ async def get_conversation_or_none(
     return ConversationRecord.from_row(row) if row is not None else None
 
 
-async def get_conversation(db: Database, tenant_id: str, conversation_id: str) -> ConversationRecord:
+async def get_conversation(
+    db: Database, tenant_id: str, conversation_id: str
+) -> ConversationRecord:
     conversation_id = v.uuid_id(conversation_id, "id")
     record = await get_conversation_or_none(db, tenant_id, conversation_id)
     if record is None:
@@ -230,9 +236,7 @@ async def get_conversations_by_ids(
         return {}
     async with db.read() as conn:
         rows = (
-            await conn.execute(
-                select(conversations).where(C.tenant_id == tenant_id, C.id.in_(ids))
-            )
+            await conn.execute(select(conversations).where(C.tenant_id == tenant_id, C.id.in_(ids)))
         ).all()
     return {r.id: ConversationRecord.from_row(r) for r in rows}
 
@@ -246,7 +250,7 @@ def validate_query(q: ConversationQuery) -> ConversationQuery:
     if q.any_tags is not None:
         q.any_tags = v.tags(q.any_tags, "any_tags")
     if q.from_date and q.to_date and q.from_date > q.to_date:
-        raise v.ValidationFailed("from_date must not be after to_date", field="from_date")
+        raise ValidationFailed("from_date must not be after to_date", field="from_date")
     return q
 
 
@@ -298,7 +302,9 @@ async def list_conversations(
     q = validate_query(q)
     page = page.validated()
     conds = _filter_conditions(tenant_id, q)
-    order = (C.created_at.desc(), C.id.desc()) if page.descending else (C.created_at.asc(), C.id.asc())
+    order = (
+        (C.created_at.desc(), C.id.desc()) if page.descending else (C.created_at.asc(), C.id.asc())
+    )
     size = page.size
     stmt = select(conversations)
     offset = 0

@@ -38,7 +38,11 @@ def validate_new_message(m: NewMessage, prefix: str = "") -> NewMessage:
             f"{prefix}sources may hold at most {v.MAX_SOURCES} items", field=f"{prefix}sources"
         )
     for s in m.sources:
-        if not isinstance(s, dict) or not isinstance(s.get("document_id"), str) or not s["document_id"]:
+        if (
+            not isinstance(s, dict)
+            or not isinstance(s.get("document_id"), str)
+            or not s["document_id"]
+        ):
             raise ValidationFailed(
                 "every source needs a document_id", field=f"{prefix}sources.document_id"
             )

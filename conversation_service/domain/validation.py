@@ -88,9 +88,7 @@ def tags(values: list[str], field: str = "tags") -> list[str]:
     out: list[str] = []
     for tag in values:
         if not isinstance(tag, str) or not (1 <= len(tag) <= MAX_TAG_CHARS):
-            raise ValidationFailed(
-                f"each tag must be 1-{MAX_TAG_CHARS} characters", field=field
-            )
+            raise ValidationFailed(f"each tag must be 1-{MAX_TAG_CHARS} characters", field=field)
         if not _PRINTABLE_RE.match(tag):
             raise ValidationFailed("tags must not contain control characters", field=field)
         if tag not in out:

@@ -41,11 +41,15 @@ class Conversation(SQLModel, table=True):
     total_tokens: int = Field(
         default=0, sa_column=Column(Integer, nullable=False, server_default=text("0"))
     )
-    last_seq: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default=text("0")))
+    last_seq: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default=text("0"))
+    )
     last_message_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    version: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default=text("1")))
+    version: int = Field(
+        default=1, sa_column=Column(Integer, nullable=False, server_default=text("1"))
+    )
 
 
 class ConversationTag(SQLModel, table=True):

@@ -19,7 +19,13 @@ class Message(SQLModel, table=True):
             ["conversations.tenant_id", "conversations.id"],
             ondelete="CASCADE",
         ),
-        Index("ux_messages_tenant_conversation_seq", "tenant_id", "conversation_id", "seq", unique=True),
+        Index(
+            "ux_messages_tenant_conversation_seq",
+            "tenant_id",
+            "conversation_id",
+            "seq",
+            unique=True,
+        ),
         Index(
             "ux_messages_tenant_conversation_client_id",
             "tenant_id",
@@ -29,7 +35,9 @@ class Message(SQLModel, table=True):
             postgresql_where=text("client_message_id IS NOT NULL"),
             sqlite_where=text("client_message_id IS NOT NULL"),
         ),
-        Index("ix_messages_tenant_conversation_created", "tenant_id", "conversation_id", "created_at"),
+        Index(
+            "ix_messages_tenant_conversation_created", "tenant_id", "conversation_id", "created_at"
+        ),
         Index("ix_messages_tenant_agent_created", "tenant_id", "agent_id", "created_at"),
     )
 

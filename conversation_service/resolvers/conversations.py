@@ -45,7 +45,9 @@ async def conversations(
     )
 
 
-async def create_conversation(info: strawberry.Info, input: CreateConversationInput) -> Conversation:
+async def create_conversation(
+    info: strawberry.Info, input: CreateConversationInput
+) -> Conversation:
     ctx = info.context
     record, _ = await domain.create_conversation(ctx.db, ctx.tenant_id, input.to_command())
     return Conversation.from_record(record)
@@ -57,5 +59,3 @@ async def update_conversation(
     ctx = info.context
     record = await domain.update_conversation(ctx.db, ctx.tenant_id, id, input.to_command())
     return Conversation.from_record(record)
-
-

@@ -28,11 +28,11 @@ V = TypeVar("V")
 def _loader(
     ctx: GraphQLContext, name: str, batch: Callable[[list[K]], Awaitable[Sequence[V]]]
 ) -> DataLoader[K, V]:
-    loader = ctx.loaders.get(name)
+    loader: DataLoader[K, V] | None = ctx.loaders.get(name)
     if loader is None:
-        loader = DataLoader(load_fn=batch)  # type: ignore[arg-type]
+        loader = DataLoader(load_fn=batch)
         ctx.loaders[name] = loader
-    return loader  # type: ignore[no-any-return]
+    return loader
 
 
 async def load_conversation(info: strawberry.Info, conversation_id: str) -> Conversation:
@@ -44,14 +44,17 @@ async def load_conversation(info: strawberry.Info, conversation_id: str) -> Conv
     async def batch(ids: list[str]) -> list[Any]:
         found = await get_conversations_by_ids(ctx.db, tenant, ids)
         return [
-            Conversation.from_record(found[i]) if i in found else NotFound(f"conversation {i} not found")
+            Conversation.from_record(found[i])
+            if i in found
+            else NotFound(f"conversation {i} not found")
             for i in ids
         ]
 
-    return await _loader(ctx, "conversation", batch).load(conversation_id)
+    conversation: Conversation = await _loader(ctx, "conversation", batch).load(conversation_id)
+    return conversation
 
 
-async def load_messages(  # noqa: PLR0913
+async def load_messages(
     info: strawberry.Info,
     conversation: ConversationRecord,
     first: int | None,

@@ -29,7 +29,7 @@ def camel_field(path: str) -> str:
 def shape_error(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, DomainError):
-        extensions = {"code": original.code}
+        extensions: dict[str, object] = {"code": original.code}
         if original.field:
             extensions["field"] = camel_field(original.field)
         return _copy(error, original.message, extensions)
@@ -37,7 +37,7 @@ def shape_error(error: GraphQLError) -> GraphQLError:
         # Parse, validation and variable-coercion errors: the request itself was bad.
         if error.extensions and "code" in error.extensions:
             return error
-        extensions = dict(error.extensions or {})
+        extensions = dict[str, object](error.extensions or {})
         extensions["code"] = "BAD_USER_INPUT"
         if isinstance(error, GraphQLSyntaxError):
             extensions["kind"] = "PARSE"

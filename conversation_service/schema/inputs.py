@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from strawberry.scalars import JSON
 
 from conversation_service.domain import commands
 from conversation_service.domain.enums import ConversationStatus, MessageRole, StateType
 from conversation_service.schema import enums  # noqa: F401
+from conversation_service.schema.scalars import JSON
 
 
 def _opt(value: Any) -> Any:
@@ -115,7 +115,8 @@ class AddMessageInput:
 @strawberry.input
 class CreateConversationInput:
     id: strawberry.ID | None = strawberry.field(
-        default=None, description="Caller-chosen UUID; creating an existing id returns it unchanged."
+        default=None,
+        description="Caller-chosen UUID; creating an existing id returns it unchanged.",
     )
     user_id: str | None = None
     agent_id: str | None = None
@@ -159,7 +160,8 @@ class UpdateConversationInput:
     customer_info: JSON | None = strawberry.UNSET
     crm_references: JSON | None = strawberry.UNSET
     expected_version: int | None = strawberry.field(
-        default=None, description="Apply only if the conversation is at this version (else CONFLICT)."
+        default=None,
+        description="Apply only if the conversation is at this version (else CONFLICT).",
     )
 
     def to_command(self) -> commands.ConversationChanges:
@@ -210,7 +212,9 @@ class ConversationFilter:
     agent_id: str | None = None
     session_id: str | None = None
     status: ConversationStatus | None = None
-    from_date: datetime | None = strawberry.field(default=None, description="on createdAt, inclusive")
+    from_date: datetime | None = strawberry.field(
+        default=None, description="on createdAt, inclusive"
+    )
     to_date: datetime | None = strawberry.field(default=None, description="on createdAt, inclusive")
     tags: list[str] | None = strawberry.field(
         default=None, description="conversations having ALL of these tags"

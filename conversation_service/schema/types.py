@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import strawberry
-from strawberry.scalars import JSON
 
 from conversation_service.domain.enums import ConversationStatus, MessageRole, StateType
 from conversation_service.domain.pagination import conversation_cursor, message_cursor
 from conversation_service.domain.records import ConversationRecord, MessageRecord, StateRecord
 from conversation_service.schema import enums  # noqa: F401  (registers the enums)
+from conversation_service.schema.scalars import JSON
 
 if TYPE_CHECKING:
     from conversation_service.domain.conversations import ConversationSlice
@@ -45,7 +45,9 @@ class Participant:
         else:
             joined_at = joined
         return cls(
-            id=d["id"], kind=d.get("kind") or "user", display_name=d.get("display_name"),
+            id=d["id"],
+            kind=d.get("kind") or "user",
+            display_name=d.get("display_name"),
             joined_at=joined_at,
         )
 
@@ -328,12 +330,14 @@ class ConversationConnection:
             page_info=PageInfo(
                 has_next_page=s.has_next,
                 has_previous_page=s.has_previous,
-                start_cursor=conversation_cursor(nodes[0].created_at, nodes[0].id) if nodes else None,
-                end_cursor=conversation_cursor(nodes[-1].created_at, nodes[-1].id) if nodes else None,
+                start_cursor=conversation_cursor(nodes[0].created_at, nodes[0].id)
+                if nodes
+                else None,
+                end_cursor=conversation_cursor(nodes[-1].created_at, nodes[-1].id)
+                if nodes
+                else None,
             ),
             page=s.page,
             page_size=s.page_size,
             count_query=count_query,
         )
-
-

@@ -65,7 +65,9 @@ def _error_body(message: str, code: str = "BAD_USER_INPUT") -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
-def _respond(body: Any, status: int, media_type: str, headers: dict[str, str] | None = None) -> Response:
+def _respond(
+    body: Any, status: int, media_type: str, headers: dict[str, str] | None = None
+) -> Response:
     return Response(
         orjson.dumps(body),
         status_code=status,
@@ -91,7 +93,10 @@ class GraphQLHTTP:
             return HTMLResponse(self._ide)
         if request.method not in ("GET", "POST"):
             return _respond(
-                _error_body("GraphQL is served over GET and POST"), 405, JSON, {"Allow": "GET, POST"}
+                _error_body("GraphQL is served over GET and POST"),
+                405,
+                JSON,
+                {"Allow": "GET, POST"},
             )
         media = _negotiate(request.headers.get("accept"))
         if media is None:
@@ -100,7 +105,11 @@ class GraphQLHTTP:
             )
         params, problem = await self._parse(request)
         if problem is not None:
-            return problem if isinstance(problem, Response) else _respond(_error_body(problem), 400, media)
+            return (
+                problem
+                if isinstance(problem, Response)
+                else _respond(_error_body(problem), 400, media)
+            )
         assert params is not None
         context = GraphQLContext(
             container=self._container(), raw_tenant_id=request.headers.get(TENANT_HEADER)

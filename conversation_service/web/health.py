@@ -24,5 +24,6 @@ async def readyz(request: Request) -> JSONResponse:
         except Exception as exc:  # a probe reports, it never raises
             checks[name] = f"unavailable: {type(exc).__name__}"
             ok = False
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )

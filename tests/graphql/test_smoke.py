@@ -13,11 +13,15 @@ mutation($cid: ID!, $input: AddMessageInput!) {
 
 
 async def test_create_add_and_read_nested(gql: GQL, tenant: str) -> None:
-    conv = (await gql.ok(CREATE, {"input": {"tags": ["a", "b"], "metadata": {"x": 1}}}))["createConversation"]
+    conv = (await gql.ok(CREATE, {"input": {"tags": ["a", "b"], "metadata": {"x": 1}}}))[
+        "createConversation"
+    ]
     assert conv["tenantId"] == tenant
     assert conv["status"] == "ACTIVE"
     for i in range(3):
-        msg = (await gql.ok(ADD, {"cid": conv["id"], "input": {"role": "USER", "content": f"hi {i}"}}))["addMessage"]
+        msg = (
+            await gql.ok(ADD, {"cid": conv["id"], "input": {"role": "USER", "content": f"hi {i}"}})
+        )["addMessage"]
         assert msg["seq"] == i + 1
     data = await gql.ok(
         """{ conversations(first: 5) { totalCount nodes { id messageCount lastSeq

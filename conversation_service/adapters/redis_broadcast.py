@@ -1,0 +1,206 @@
+"""Fan-out across instances through Redis pub/sub, written on `redis.asyncio`.
+
+Why not the `broadcaster` package (0.3.1): with redis-py 8 its Redis backend delivers nothing
+(a start-up race in its listener), with redis-py 7 a Redis restart kills its listener and
+subscribers hang forever, its per-subscriber queues are unbounded, and two subscribers joining
+a new channel at once can raise KeyError. This module keeps broadcaster's shape (connect,
+publish, `subscribe(channel)` as an async context manager) and adds what it lacks:
+
+* one listener task per process that reconnects with backoff and re-subscribes every channel
+  the process still needs, then tells every local subscriber to RESYNC (it may have missed
+  events while Redis was away; subscribers recover them from the database);
+* bounded mailboxes (see `LocalHub`), an `Overflowed` signal instead of unbounded growth;
+* reference-counted channels: Redis SUBSCRIBE on the first local subscriber, UNSUBSCRIBE on the
+  last, and `subscribe()` waits for Redis to confirm before it returns so callers can read
+  their database baseline knowing that every later publish will reach them;
+* pipelined publishing (one round trip per commit, whatever the number of events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from conversation_service.adapters.broadcast import LocalHub, Subscriber
+
+log = logging.getLogger(__name__)
+
+CONTROL_CHANNEL = "cs:__control__"
+
+
+class Resync:
+    """Marker delivered to every subscriber after the listener (re)connected."""
+
+    def __repr__(self) -> str:
+        return "RESYNC"
+
+
+RESYNC = Resync()
+
+
+class RedisBroadcast:
+    def __init__(
+        self,
+        url: str,
+        buffer: int = 1000,
+        *,
+        confirm_timeout_s: float = 2.0,
+        max_backoff_s: float = 2.0,
+    ) -> None:
+        self.hub = LocalHub(buffer)
+        self.url = url
+        self._client = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self._confirm_timeout = confirm_timeout_s
+        self._max_backoff = max_backoff_s
+        self._pubsub: Any = None
+        self._listener: asyncio.Task[None] | None = None
+        self._closing = False
+        self._confirmed: dict[str, asyncio.Event] = {}
+        self.connected = asyncio.Event()
+        self.generation = 0
+
+    # lifecycle ---------------------------------------------------------------------------
+    async def connect(self, wait_s: float = 2.0) -> None:
+        """Start the listener; waits briefly for Redis but never fails start-up because of it."""
+        self._closing = False
+        self._listener = asyncio.create_task(self._listen(), name="redis-broadcast-listener")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.connected.wait(), wait_s)
+
+    async def disconnect(self) -> None:
+        self._closing = True
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+            self._listener = None
+        self.hub.close_all()
+        await self._client.aclose()
+
+    async def ping(self) -> None:
+        await self._client.ping()
+        if not self.connected.is_set():
+            raise ConnectionError("broadcast listener is not connected")
+
+    # publishing --------------------------------------------------------------------------
+    async def publish(self, channel: str, message: bytes) -> None:
+        await self.publish_many([(channel, message)])
+
+    async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
+        if not items:
+            return
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for channel, message in items:
+                    pipe.publish(channel, message)
+                await pipe.execute()
+        except (RedisError, OSError):
+            # Redis is away: this instance's own subscribers still get the events; the others
+            # recover them from the database when their listener reconnects (RESYNC).
+            for channel, message in items:
+                self.hub.deliver(channel, orjson.loads(message))
+            raise
+
+    # subscribing -------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscriber]:
+        sub, first = self.hub.add(channel)
+        try:
+            if first:
+                await self._redis_subscribe(channel)
+            elif channel in self._confirmed:
+                await self._wait_confirmed(channel)
+            yield sub
+        finally:
+            if self.hub.remove(sub):
+                await self._redis_unsubscribe(channel)
+
+    async def _wait_confirmed(self, channel: str) -> None:
+        event = self._confirmed.get(channel)
+        if event is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), self._confirm_timeout)
+
+    async def _redis_subscribe(self, channel: str) -> None:
+        event = self._confirmed.setdefault(channel, asyncio.Event())
+        event.clear()
+        pubsub = self._pubsub
+        if pubsub is None or not self.connected.is_set():
+            return  # the listener subscribes every hub channel when it (re)connects
+        try:
+            await pubsub.subscribe(channel)
+        except (RedisError, OSError):
+            log.warning("SUBSCRIBE %s failed; it will be retried on reconnect", channel)
+            return
+        await self._wait_confirmed(channel)
+
+    async def _redis_unsubscribe(self, channel: str) -> None:
+        self._confirmed.pop(channel, None)
+        pubsub = self._pubsub
+        if pubsub is None or not self.connected.is_set():
+            return
+        with contextlib.suppress(RedisError, OSError):
+            await pubsub.unsubscribe(channel)
+
+    # the listener ------------------------------------------------------------------------
+    async def _listen(self) -> None:
+        backoff = 0.05
+        while not self._closing:
+            pubsub = self._client.pubsub()
+            try:
+                await pubsub.subscribe(CONTROL_CHANNEL, *self.hub.channels)
+                self._pubsub = pubsub
+                self.generation += 1
+                reconnected = self.generation > 1
+                self.connected.set()
+                backoff = 0.05
+                if reconnected:
+                    log.info("broadcast listener reconnected; resynchronising subscribers")
+                    self.hub.deliver_all(RESYNC)
+                while not self._closing:
+                    msg = await pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
+                    if msg is None:
+                        await pubsub.ping()
+                        continue
+                    self._dispatch(msg)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if self.connected.is_set():
+                    log.warning("broadcast listener lost Redis (%s); reconnecting", exc)
+                self.connected.clear()
+            except Exception:
+                log.exception("broadcast listener failed; restarting it")
+                self.connected.clear()
+            finally:
+                self._pubsub = None
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if not self._closing:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+
+    def _dispatch(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        channel = msg.get("channel")
+        if isinstance(channel, bytes):
+            channel = channel.decode()
+        if kind == "message" and isinstance(channel, str):
+            try:
+                payload = orjson.loads(msg["data"])
+            except orjson.JSONDecodeError:
+                log.warning("dropping a malformed broadcast on %s", channel)
+                return
+            self.hub.deliver(channel, payload)
+        elif kind == "subscribe" and isinstance(channel, str):
+            event = self._confirmed.get(channel)
+            if event is not None:
+                event.set()
