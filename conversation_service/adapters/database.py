@@ -141,6 +141,20 @@ class Database:
         return UnitOfWork(self.engine, self.publisher, self._write_lock)
 
     @asynccontextmanager
+    async def transaction(self, uow: UnitOfWork | None = None) -> AsyncIterator[UnitOfWork]:
+        """Join the caller's unit of work (it commits), or run in a new one committed here.
+
+        Lets a door compose several domain calls, or a domain call with its own bookkeeping
+        (the worker's idempotency record), into one transaction.
+        """
+        if uow is not None:
+            yield uow
+            return
+        async with self.unit_of_work() as own:
+            yield own
+            await own.commit()
+
+    @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             yield conn

@@ -53,35 +53,47 @@ def validate_new_conversation(new: NewConversation) -> NewConversation:
 
 
 async def create_conversation(
-    db: Database, tenant_id: str, new: NewConversation
+    db: Database, tenant_id: str, new: NewConversation, *, uow: UnitOfWork | None = None
 ) -> tuple[ConversationRecord, bool]:
     """Create a conversation; with a caller-chosen id an existing one is returned unchanged.
 
-    Returns the record and whether it was created now.
+    Returns the record and whether it was created now. With `uow` it joins the caller's
+    transaction (the caller commits).
     """
     new = validate_new_conversation(new)
-    if new.id is not None:
-        existing = await get_conversation_or_none(db, tenant_id, new.id)
-        if existing is not None:
-            return existing, False
     try:
-        async with db.unit_of_work() as uow:
-            record = await insert_conversation(uow, tenant_id, new)
+        async with db.transaction(uow) as tx:
+            if new.id is not None:
+                existing = await _select_conversation(tx.conn, tenant_id, new.id)
+                if existing is not None:
+                    return existing, False
+            record = await insert_conversation(tx, tenant_id, new)
             if new.initial_messages:
                 from conversation_service.domain.messages import append_message
 
                 for m in new.initial_messages:
-                    _, record = await append_message(uow, tenant_id, record.id, m)
-            uow.add_event(ConversationChanged(record))
-            await uow.commit()
+                    _, record = await append_message(tx, tenant_id, record.id, m)
+            tx.add_event(ConversationChanged(record))
         return record, True
     except IntegrityError:
-        if new.id is None:
+        # A concurrent create of the same id won the race; it is the same conversation.
+        if new.id is None or uow is not None:
             raise
         existing = await get_conversation_or_none(db, tenant_id, new.id)
         if existing is None:
             raise
         return existing, False
+
+
+async def _select_conversation(
+    conn: AsyncConnection, tenant_id: str, conversation_id: str
+) -> ConversationRecord | None:
+    row = (
+        await conn.execute(
+            select(conversations).where(C.tenant_id == tenant_id, C.id == conversation_id)
+        )
+    ).first()
+    return ConversationRecord.from_row(row) if row is not None else None
 
 
 async def insert_conversation(
@@ -161,7 +173,12 @@ _CHANGE_FIELDS = (
 
 
 async def update_conversation(
-    db: Database, tenant_id: str, conversation_id: str, changes: ConversationChanges
+    db: Database,
+    tenant_id: str,
+    conversation_id: str,
+    changes: ConversationChanges,
+    *,
+    uow: UnitOfWork | None = None,
 ) -> ConversationRecord:
     conversation_id = v.uuid_id(conversation_id, "id")
     changes = _validate_changes(changes)
@@ -170,7 +187,7 @@ async def update_conversation(
         value = getattr(changes, name)
         if value is not UNSET:
             values[name] = value.value if name == "status" else value
-    async with db.unit_of_work() as uow:
+    async with db.transaction(uow) as tx:
         cond = and_(C.tenant_id == tenant_id, C.id == conversation_id)
         if changes.expected_version is not None:
             cond = and_(cond, C.version == changes.expected_version)
@@ -180,9 +197,9 @@ async def update_conversation(
             .values(**values, updated_at=utcnow(), version=C.version + 1)
             .returning(*conversations.c)
         )
-        row = (await uow.conn.execute(stmt)).first()
+        row = (await tx.conn.execute(stmt)).first()
         if row is None:
-            found = await uow.conn.scalar(
+            found = await tx.conn.scalar(
                 select(C.version).where(C.tenant_id == tenant_id, C.id == conversation_id)
             )
             if found is None:
@@ -192,17 +209,16 @@ async def update_conversation(
                 field="expected_version",
             )
         if changes.tags is not UNSET:
-            await uow.conn.execute(
+            await tx.conn.execute(
                 delete(conversation_tags).where(
                     conversation_tags.c.tenant_id == tenant_id,
                     conversation_tags.c.conversation_id == conversation_id,
                 )
             )
             if changes.tags:
-                await _write_tags(uow.conn, tenant_id, conversation_id, values["tags"])
+                await _write_tags(tx.conn, tenant_id, conversation_id, values["tags"])
         record = ConversationRecord.from_row(row)
-        uow.add_event(ConversationChanged(record))
-        await uow.commit()
+        tx.add_event(ConversationChanged(record))
     return record
 
 
@@ -210,12 +226,7 @@ async def get_conversation_or_none(
     db: Database, tenant_id: str, conversation_id: str
 ) -> ConversationRecord | None:
     async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(conversations).where(C.tenant_id == tenant_id, C.id == conversation_id)
-            )
-        ).first()
-    return ConversationRecord.from_row(row) if row is not None else None
+        return await _select_conversation(conn, tenant_id, conversation_id)
 
 
 async def get_conversation(

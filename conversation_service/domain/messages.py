@@ -144,25 +144,29 @@ async def append_message(
 
 
 async def add_message(
-    db: Database, tenant_id: str, conversation_id: str, m: NewMessage
+    db: Database,
+    tenant_id: str,
+    conversation_id: str,
+    m: NewMessage,
+    *,
+    uow: UnitOfWork | None = None,
 ) -> Appended:
     """Add one message. A retry with the same `client_message_id` (or message id) returns the
-    first message and writes nothing."""
+    first message and writes nothing. With `uow` it joins the caller's transaction."""
     conversation_id = v.uuid_id(conversation_id, "conversation_id")
     m = validate_new_message(m)
     for _ in range(3):
         try:
-            async with db.unit_of_work() as uow:
-                found = await _existing(uow, tenant_id, conversation_id, m)
+            async with db.transaction(uow) as tx:
+                found = await _existing(tx, tenant_id, conversation_id, m)
                 if found is not None:
                     return Appended(found, None, False)
-                message, conversation = await append_message(uow, tenant_id, conversation_id, m)
-                uow.add_event(ConversationChanged(conversation))
-                await uow.commit()
+                message, conversation = await append_message(tx, tenant_id, conversation_id, m)
+                tx.add_event(ConversationChanged(conversation))
             return Appended(message, conversation, True)
         except IntegrityError:
             # A concurrent add with the same key won; the rollback undid our seq bump.
-            if m.client_message_id is None and m.id is None:
+            if uow is not None or (m.client_message_id is None and m.id is None):
                 raise
     raise ValidationFailed("message id is already used by another message", field="id")
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from conversation_service.adapters.database import Database
+from conversation_service.adapters.database import Database, UnitOfWork
 from conversation_service.domain import validation as v
 from conversation_service.domain.clock import utcnow
 from conversation_service.domain.commands import StateWrite
@@ -39,25 +39,30 @@ def _live(now: datetime) -> Any:
 
 
 async def write_state(
-    db: Database, tenant_id: str, conversation_id: str, w: StateWrite
+    db: Database,
+    tenant_id: str,
+    conversation_id: str,
+    w: StateWrite,
+    *,
+    uow: UnitOfWork | None = None,
 ) -> StateRecord:
     conversation_id = v.uuid_id(conversation_id, "conversation_id")
     w = validate_state_write(w)
     for attempt in range(3):
         try:
-            return await _write_once(db, tenant_id, conversation_id, w)
+            return await _write_once(db, tenant_id, conversation_id, w, uow)
         except IntegrityError:
             # Two first writes of one key raced; the loser retries and now sees the row.
-            if attempt == 2:
+            if attempt == 2 or uow is not None:
                 raise
     raise AssertionError("unreachable")
 
 
 async def _write_once(
-    db: Database, tenant_id: str, conversation_id: str, w: StateWrite
+    db: Database, tenant_id: str, conversation_id: str, w: StateWrite, uow: UnitOfWork | None
 ) -> StateRecord:
-    async with db.unit_of_work() as uow:
-        conn = uow.conn
+    async with db.transaction(uow) as tx:
+        conn = tx.conn
         exists = await conn.scalar(
             select(C.id).where(C.tenant_id == tenant_id, C.id == conversation_id)
         )
@@ -68,7 +73,7 @@ async def _write_once(
             S.tenant_id == tenant_id, S.conversation_id == conversation_id, S.key == w.key
         )
         select_row = select(conversation_state).where(key_cond)
-        if uow.dialect == "postgresql":
+        if tx.dialect == "postgresql":
             select_row = select_row.with_for_update()
         row = (await conn.execute(select_row)).first()
         live = row is not None and (row.expires_at is None or row.expires_at > now)
@@ -113,8 +118,7 @@ async def _write_once(
         record = StateRecord.from_row(result)
         if w.value is None:
             record.expires_at = None
-        uow.add_event(StateChanged(record))
-        await uow.commit()
+        tx.add_event(StateChanged(record))
     return record
 
 
