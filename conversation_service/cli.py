@@ -18,8 +18,6 @@ def _logging(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from conversation_service.web.app import create_app
 
     settings = Settings.from_env()
@@ -33,19 +31,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from conversation_service.migrate import upgrade_url
 
         upgrade_url(settings.database_url)
-    app = create_app(settings, with_worker=args.with_worker)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_ping_interval=settings.ws_keepalive_s,
-        ws_ping_timeout=settings.ws_keepalive_s,
-        timeout_graceful_shutdown=10,
-        lifespan="on",
-    )
+    from conversation_service.web.server import serve
+
+    serve(create_app(settings, with_worker=args.with_worker), settings)
     return 0
 
 

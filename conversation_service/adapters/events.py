@@ -13,9 +13,13 @@ class Broadcast(Protocol):
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None: ...
 
 
-def channel(tenant_id: str, kind: str) -> str:
-    """One channel per tenant and event kind: a subscriber can never receive another tenant's."""
-    return f"cs:{tenant_id}:{kind}"
+def channel(tenant_id: str, kind: str, conversation_id: str | None = None) -> str:
+    """Channels are scoped by tenant (a subscriber can never receive another tenant's events):
+    one per tenant and kind, and one per conversation so that a subscriber of one conversation
+    is not woken by the tenant's other conversations."""
+    if conversation_id is None:
+        return f"cs:{tenant_id}:{kind}"
+    return f"cs:{tenant_id}:{kind}:{conversation_id}"
 
 
 def encode(event: Event) -> bytes:
@@ -34,6 +38,10 @@ class BroadcastPublisher:
         self.broadcast = broadcast
 
     async def publish(self, events: list[Event]) -> None:
-        await self.broadcast.publish_many(
-            [(channel(e.tenant_id, e.kind), encode(e)) for e in events]
-        )
+        items: list[tuple[str, bytes]] = []
+        for e in events:
+            body = encode(e)
+            items.append((channel(e.tenant_id, e.kind, e.conversation_id), body))
+            if e.kind != "state_changed":  # stateChanged always names its conversation
+                items.append((channel(e.tenant_id, e.kind), body))
+        await self.broadcast.publish_many(items)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
@@ -349,3 +350,19 @@ async def count_conversations(db: Database, tenant_id: str, q: ConversationQuery
     stmt = select(func.count()).select_from(conversations).where(*_filter_conditions(tenant_id, q))
     async with db.read() as conn:
         return int(await conn.scalar(stmt) or 0)
+
+
+async def conversations_updated_since(
+    db: Database, tenant_id: str, since: datetime, ids: list[str] | None = None, limit: int = 1000
+) -> list[ConversationRecord]:
+    """Conversations changed at/after `since` (optionally among `ids`): subscriber resync."""
+    conds = [C.tenant_id == tenant_id, C.updated_at >= since]
+    if ids is not None:
+        conds.append(C.id.in_(ids))
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(conversations).where(*conds).order_by(C.updated_at).limit(limit)
+            )
+        ).all()
+    return [ConversationRecord.from_row(r) for r in rows]

@@ -10,16 +10,29 @@ from conversation_service.domain.records import ConversationRecord, MessageRecor
 
 @dataclass(slots=True, frozen=True)
 class MessageAdded:
+    """Carries the whole message (subscribers need no query) and the conversation's owner
+    ids, so `messageAdded(agentId:, userId:)` filters without a lookup."""
+
     message: MessageRecord
+    conversation_agent_id: str | None = None
+    conversation_user_id: str | None = None
 
     @property
     def tenant_id(self) -> str:
         return self.message.tenant_id
 
+    @property
+    def conversation_id(self) -> str:
+        return self.message.conversation_id
+
     kind = "message_added"
 
     def payload(self) -> dict[str, Any]:
-        return self.message.to_dict()
+        return {
+            "message": self.message.to_dict(),
+            "agent_id": self.conversation_agent_id,
+            "user_id": self.conversation_user_id,
+        }
 
 
 @dataclass(slots=True, frozen=True)
@@ -29,6 +42,10 @@ class ConversationChanged:
     @property
     def tenant_id(self) -> str:
         return self.conversation.tenant_id
+
+    @property
+    def conversation_id(self) -> str:
+        return self.conversation.id
 
     kind = "conversation_changed"
 
@@ -43,6 +60,10 @@ class StateChanged:
     @property
     def tenant_id(self) -> str:
         return self.state.tenant_id
+
+    @property
+    def conversation_id(self) -> str:
+        return self.state.conversation_id
 
     kind = "state_changed"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, insert, or_, select, update
@@ -139,7 +140,7 @@ async def append_message(
     }
     row = (await uow.conn.execute(insert(messages).values(values).returning(*messages.c))).one()
     message = MessageRecord.from_row(row)
-    uow.add_event(MessageAdded(message))
+    uow.add_event(MessageAdded(message, conversation.agent_id, conversation.user_id))
     return message, conversation
 
 
@@ -295,3 +296,56 @@ async def get_messages_by_ids(
             await conn.execute(select(messages).where(M.tenant_id == tenant_id, M.id.in_(ids)))
         ).all()
     return {r.id: MessageRecord.from_row(r) for r in rows}
+
+
+async def messages_between(
+    db: Database,
+    tenant_id: str,
+    conversation_id: str,
+    *,
+    after_seq: int,
+    before_seq: int | None = None,
+    since: datetime | None = None,
+    limit: int = 1000,
+) -> list[MessageRecord]:
+    """Stored messages with after_seq < seq < before_seq (and created at/after `since`), in seq
+    order: what a subscriber replays after `afterSeq` or fills into a gap."""
+    conds = [M.tenant_id == tenant_id, M.conversation_id == conversation_id, M.seq > after_seq]
+    if before_seq is not None:
+        conds.append(M.seq < before_seq)
+    if since is not None:
+        conds.append(M.created_at >= since)
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(select(messages).where(*conds).order_by(M.seq).limit(limit))
+        ).all()
+    return [MessageRecord.from_row(r) for r in rows]
+
+
+async def recent_messages(
+    db: Database,
+    tenant_id: str,
+    since: datetime,
+    *,
+    agent_id: str | None = None,
+    user_id: str | None = None,
+    limit: int = 1000,
+) -> list[tuple[MessageRecord, str | None, str | None]]:
+    """A tenant's messages created at/after `since` (with their conversation's agent and user),
+    oldest first (created_at follows seq within a conversation): a tenant-wide subscriber's
+    resynchronisation."""
+    conds = [M.tenant_id == tenant_id, M.created_at >= since]
+    if agent_id is not None:
+        conds.append(C.agent_id == agent_id)
+    if user_id is not None:
+        conds.append(C.user_id == user_id)
+    stmt = (
+        select(messages, C.agent_id.label("conv_agent_id"), C.user_id.label("conv_user_id"))
+        .join(conversations, and_(C.tenant_id == M.tenant_id, C.id == M.conversation_id))
+        .where(*conds)
+        .order_by(M.created_at, M.conversation_id, M.seq)
+        .limit(limit)
+    )
+    async with db.read() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return [(MessageRecord.from_row(r), r.conv_agent_id, r.conv_user_id) for r in rows]

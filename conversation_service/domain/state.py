@@ -174,3 +174,26 @@ async def state_for_conversations(
     for r in rows:
         out[r.conversation_id].append(StateRecord.from_row(r))
     return out
+
+
+async def state_versions(
+    db: Database, tenant_id: str, conversation_id: str, key: str | None = None
+) -> list[StateRecord]:
+    """Every entry of a conversation as a subscriber should know it now: live entries, and
+    deleted ones (tombstones) as value null. Entries that merely expired are left out."""
+    now = utcnow()
+    conds = [S.tenant_id == tenant_id, S.conversation_id == conversation_id]
+    if key is not None:
+        conds.append(S.key == key)
+    async with db.read() as conn:
+        rows = (await conn.execute(select(conversation_state).where(*conds).order_by(S.key))).all()
+    out: list[StateRecord] = []
+    for r in rows:
+        record = StateRecord.from_row(r)
+        expired = record.expires_at is not None and record.expires_at <= now
+        if expired and record.value is not None:
+            continue
+        if expired:
+            record.expires_at = None
+        out.append(record)
+    return out

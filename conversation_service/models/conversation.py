@@ -21,6 +21,7 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversations_tenant_agent_created", "tenant_id", "agent_id", "created_at"),
         Index("ix_conversations_tenant_session", "tenant_id", "session_id"),
         Index("ix_conversations_tenant_status_created", "tenant_id", "status", "created_at"),
+        Index("ix_conversations_tenant_updated", "tenant_id", "updated_at"),
     )
 
     tenant_id: str = Field(sa_column=Column(String(64), primary_key=True))

@@ -38,6 +38,7 @@ class Message(SQLModel, table=True):
         Index(
             "ix_messages_tenant_conversation_created", "tenant_id", "conversation_id", "created_at"
         ),
+        Index("ix_messages_tenant_created", "tenant_id", "created_at"),
         Index("ix_messages_tenant_agent_created", "tenant_id", "agent_id", "created_at"),
     )
 

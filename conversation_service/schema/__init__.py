@@ -7,10 +7,13 @@ import strawberry
 from conversation_service.schema.errors import TypedErrors
 from conversation_service.schema.mutation import Mutation
 from conversation_service.schema.query import Query
+from conversation_service.schema.subscription import Subscription
 
 
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=[TypedErrors])
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=[TypedErrors]
+    )
 
 
 schema = build_schema()

@@ -7,12 +7,13 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
 from conversation_service.web.graphql_http import GraphQLHTTP
-from conversation_service.web.health import healthz, readyz
+from conversation_service.web.health import healthz, metrics, readyz
+from conversation_service.web.subscriptions import SubscriptionServer
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +50,23 @@ def create_app(
         try:
             yield
         finally:
+            await subscriptions.shutdown()
             if worker is not None:
                 await worker.stop()
             if own:
                 await c.close()
 
     graphql_http = GraphQLHTTP(get_container)
+    subscriptions = SubscriptionServer(get_container)
     routes = [
         Route("/graphql", graphql_http.handle, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+        WebSocketRoute("/graphql", subscriptions.handle),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.subscriptions = subscriptions
     if container is not None:
         app.state.container = container
     return app

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -27,3 +27,17 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(
         {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
     )
+
+
+async def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus text format: live connections, subscriptions, broadcast subscribers."""
+    state = request.app.state
+    values: dict[str, int] = dict(state.subscriptions.stats())
+    broadcast = state.container.broadcast
+    values["broadcast_local_subscribers"] = broadcast.hub.subscriber_count()
+    values["broadcast_channels"] = len(broadcast.hub.channels)
+    values["broadcast_connected"] = int(
+        getattr(broadcast, "connected", None) is None or broadcast.connected.is_set()
+    )
+    lines = [f"conversation_service_{name} {value}" for name, value in sorted(values.items())]
+    return PlainTextResponse("\n".join(lines) + "\n")

@@ -1,0 +1,117 @@
+"""Subscription sources: which feed serves which root field, and how a record becomes its type.
+
+The WebSocket transport (web/subscriptions.py) calls `open_feed` once per group of identical
+subscriptions and executes the selection once per event; the Strawberry resolvers below use the
+same feeds, so `schema.subscribe` (and the SDL) agree with what the transport serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any
+
+import strawberry
+
+from conversation_service.domain.feeds import conversation_feed, message_feed, state_feed
+from conversation_service.resolvers.context import GraphQLContext
+from conversation_service.schema.types import Conversation, Message, StateEntry
+
+
+def open_feed(
+    ctx: GraphQLContext, field: str, args: dict[str, Any], resume: dict[str, Any] | None = None
+) -> tuple[AsyncIterator[Any], Callable[[Any], Any]]:
+    """The feed for a root subscription field (GraphQL argument names) and its type builder."""
+    db = ctx.db
+    broadcast = ctx.container.broadcast
+    tenant = ctx.tenant_id
+    resume = resume or {}
+    if field == "messageAdded":
+        return (
+            message_feed(
+                db,
+                broadcast,
+                tenant,
+                conversation_id=args.get("conversationId"),
+                agent_id=args.get("agentId"),
+                user_id=args.get("userId"),
+                after_seq=args.get("afterSeq"),
+                resume=resume.get("positions"),
+                resume_since=resume.get("since"),
+            ),
+            Message.from_record,
+        )
+    if field == "conversationChanged":
+        return (
+            conversation_feed(
+                db,
+                broadcast,
+                tenant,
+                conversation_id=args.get("conversationId"),
+                resume=resume.get("positions"),
+                resume_since=resume.get("since"),
+            ),
+            Conversation.from_record,
+        )
+    if field == "stateChanged":
+        return (
+            state_feed(
+                db,
+                broadcast,
+                tenant,
+                conversation_id=args["conversationId"],
+                key=args.get("stateKey"),
+                resume=resume.get("positions"),
+            ),
+            StateEntry.from_record,
+        )
+    raise KeyError(field)
+
+
+def position_of(field: str, record: Any) -> tuple[str, int]:
+    """Where a delivered record leaves its subscriber: (conversation or key, seq or version)."""
+    if field == "messageAdded":
+        return record.conversation_id, record.seq
+    if field == "conversationChanged":
+        return record.id, record.version
+    return record.key, record.version
+
+
+async def message_added(
+    info: strawberry.Info,
+    conversation_id: strawberry.ID | None = None,
+    agent_id: str | None = None,
+    user_id: str | None = None,
+    after_seq: int | None = None,
+) -> AsyncGenerator[Message, None]:
+    feed, build = open_feed(
+        info.context,
+        "messageAdded",
+        {
+            "conversationId": conversation_id,
+            "agentId": agent_id,
+            "userId": user_id,
+            "afterSeq": after_seq,
+        },
+    )
+    async for record in feed:
+        yield build(record)
+
+
+async def conversation_changed(
+    info: strawberry.Info, conversation_id: strawberry.ID | None = None
+) -> AsyncGenerator[Conversation, None]:
+    feed, build = open_feed(
+        info.context, "conversationChanged", {"conversationId": conversation_id}
+    )
+    async for record in feed:
+        yield build(record)
+
+
+async def state_changed(
+    info: strawberry.Info, conversation_id: strawberry.ID, state_key: str | None = None
+) -> AsyncGenerator[StateEntry, None]:
+    feed, build = open_feed(
+        info.context, "stateChanged", {"conversationId": conversation_id, "stateKey": state_key}
+    )
+    async for record in feed:
+        yield build(record)

@@ -1,0 +1,28 @@
+"""Root Subscription (served over WebSocket by web/subscriptions.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from conversation_service.resolvers import subscriptions
+from conversation_service.schema.types import Conversation, Message, StateEntry
+
+
+@strawberry.type
+class Subscription:
+    message_added: AsyncGenerator[Message, None] = strawberry.subscription(
+        resolver=subscriptions.message_added,
+        description="Every committed message of the tenant matching the filter, once each and in "
+        "seq order per conversation. afterSeq (with conversationId) first replays stored "
+        "messages after it. agentId/userId filter on the conversation's agent and user.",
+    )
+    conversation_changed: AsyncGenerator[Conversation, None] = strawberry.subscription(
+        resolver=subscriptions.conversation_changed,
+        description="Changes of a conversation (or of all of the tenant's); newer versions only.",
+    )
+    state_changed: AsyncGenerator[StateEntry, None] = strawberry.subscription(
+        resolver=subscriptions.state_changed,
+        description="Changes of a conversation's state; a deleted key arrives with value null.",
+    )
