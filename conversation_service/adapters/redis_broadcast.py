@@ -72,7 +72,8 @@ class RedisBroadcast:
         self._closing = False
         self._listener = asyncio.create_task(self._listen(), name="redis-broadcast-listener")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.connected.wait(), wait_s)
+            async with asyncio.timeout(wait_s):
+                await self.connected.wait()
 
     async def disconnect(self) -> None:
         self._closing = True
@@ -127,7 +128,10 @@ class RedisBroadcast:
         if event is None:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), self._confirm_timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # lands as the event fires, leaving the cancelled subscriber running forever.
+            async with asyncio.timeout(self._confirm_timeout):
+                await event.wait()
 
     async def _redis_subscribe(self, channel: str) -> None:
         event = self._confirmed.setdefault(channel, asyncio.Event())

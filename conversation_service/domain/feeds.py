@@ -66,11 +66,13 @@ class _Positions:
 
 
 async def _next(sub: Subscriber) -> Any:
-    """The next broadcast item, or the string "resync" when the feed must catch up."""
+    """The next broadcast item, "resync" when the feed must catch up, "closed" at shutdown."""
     try:
         item = await sub.get()
     except Overflowed:
         return "resync"
+    except EOFError:
+        return "closed"
     if _is_resync(item):
         return "resync"
     return item
@@ -160,6 +162,8 @@ async def message_feed(
                         since = rows[-1][0].created_at
                 continue
             item = await _next(sub)
+            if item == "closed":
+                return
             if item == "resync":
                 catch_up = True
                 continue
@@ -213,6 +217,8 @@ async def conversation_feed(
         while True:
             item: Any = "resync" if pending_resync else await _next(sub)
             pending_resync = False
+            if item == "closed":
+                return
             if item == "resync":
                 ids = [conversation_id] if conversation_id is not None else None
                 since = synced_at - IN_FLIGHT_MARGIN
@@ -253,6 +259,8 @@ async def state_feed(
         while True:
             item: Any = "resync" if pending_resync else await _next(sub)
             pending_resync = False
+            if item == "closed":
+                return
             if item == "resync":
                 for record in await state_versions(db, tenant_id, conversation_id, key):
                     if record.version > versions.get(record.key, 0):

@@ -7,6 +7,7 @@ same feeds, so `schema.subscribe` (and the SDL) agree with what the transport se
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
@@ -93,8 +94,9 @@ async def message_added(
             "afterSeq": after_seq,
         },
     )
-    async for record in feed:
-        yield build(record)
+    async with contextlib.aclosing(feed) as records:  # type: ignore[type-var]
+        async for record in records:
+            yield build(record)
 
 
 async def conversation_changed(
@@ -103,8 +105,9 @@ async def conversation_changed(
     feed, build = open_feed(
         info.context, "conversationChanged", {"conversationId": conversation_id}
     )
-    async for record in feed:
-        yield build(record)
+    async with contextlib.aclosing(feed) as records:  # type: ignore[type-var]
+        async for record in records:
+            yield build(record)
 
 
 async def state_changed(
@@ -113,5 +116,6 @@ async def state_changed(
     feed, build = open_feed(
         info.context, "stateChanged", {"conversationId": conversation_id, "stateKey": state_key}
     )
-    async for record in feed:
-        yield build(record)
+    async with contextlib.aclosing(feed) as records:  # type: ignore[type-var]
+        async for record in records:
+            yield build(record)

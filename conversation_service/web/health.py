@@ -19,7 +19,8 @@ async def readyz(request: Request) -> JSONResponse:
     ok = True
     for name, probe in (("database", container.db.ping), ("broadcast", container.broadcast.ping)):
         try:
-            await asyncio.wait_for(probe(), timeout=2.0)
+            async with asyncio.timeout(2.0):
+                await probe()
             checks[name] = "ok"
         except Exception as exc:  # a probe reports, it never raises
             checks[name] = f"unavailable: {type(exc).__name__}"

@@ -45,7 +45,8 @@ class Server(uvicorn.Server):
 
         async def stop() -> None:
             try:
-                await asyncio.wait_for(self._app.state.subscriptions.shutdown(), 5.0)
+                async with asyncio.timeout(5.0):
+                    await self._app.state.subscriptions.shutdown()
             finally:
                 super(Server, self).handle_exit(sig, frame)
 

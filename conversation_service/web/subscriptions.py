@@ -18,7 +18,7 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from inspect import isawaitable
@@ -204,21 +204,28 @@ class Group:
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
+    def _deliver(self, record: Any, payload: str) -> None:
+        for ref, member in list(self.members.items()):
+            if not member.offer(payload, record):
+                # Too slow for the group: continue alone from where it was.
+                self.members.pop(ref, None)
+                member.conn.go_solo(member, self.op)
+
     async def _run(self) -> None:
         try:
-            async for record, payload in self.op.stream(self.server.container()):
-                for ref, member in list(self.members.items()):
-                    if not member.offer(payload, record):
-                        # Too slow for the group: continue alone from where it was.
-                        self.members.pop(ref, None)
-                        member.conn.go_solo(member, self.op)
-                if not self.members:
-                    return
+            async with contextlib.aclosing(self.op.stream(self.server.container())) as events:
+                async for record, payload in events:
+                    self._deliver(record, payload)
+                    if not self.members:
+                        return
         except asyncio.CancelledError:
             raise
         except DomainError as exc:
             for member in list(self.members.values()):
                 member.conn.fail(member.op_id, _domain_error_payload(exc))
+        except GraphQLErrors as exc:
+            for member in list(self.members.values()):
+                member.conn.fail(member.op_id, _errors_payload(exc.errors))
         except Exception:
             log.exception("subscription group failed")
             for member in list(self.members.values()):
@@ -246,7 +253,7 @@ class Prepared:
 
     async def stream(
         self, container: Any, resume: dict[str, Any] | None = None
-    ) -> AsyncIterator[tuple[Any, str]]:
+    ) -> AsyncGenerator[tuple[Any, str], None]:
         """(record, serialised execution result) per event of the feed."""
         ctx = GraphQLContext(container=container, raw_tenant_id=self.tenant)
         built = StrawberryGraphQLCoreExecutionContext.build(
@@ -344,7 +351,8 @@ class Connection:
             self.solo_tasks.clear()
             self.outbox.close()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(writer, 2.0)
+                async with asyncio.timeout(2.0):
+                    await writer
 
     async def close(self, code: int, reason: str = "") -> None:
         if self.closed:
@@ -385,7 +393,8 @@ class Connection:
         timeout: float | None = INIT_TIMEOUT_S
         while not self.closed:
             try:
-                message = await asyncio.wait_for(self.ws.receive(), timeout)
+                async with asyncio.timeout(timeout):
+                    message = await self.ws.receive()
             except TimeoutError:
                 await self.close(4408, "Connection initialisation timeout")
                 return
@@ -611,10 +620,13 @@ class Connection:
 
         async def run() -> None:
             try:
-                async for _record, payload in op.stream(self.server.container(), resume):
-                    if self.closed:
-                        return
-                    await self.outbox.put_data(self.next_frame(op_id, payload))
+                async with contextlib.aclosing(
+                    op.stream(self.server.container(), resume)
+                ) as events:
+                    async for _record, payload in events:
+                        if self.closed:
+                            return
+                        await self.outbox.put_data(self.next_frame(op_id, payload))
             except asyncio.CancelledError:
                 raise
             except DomainError as exc:

@@ -111,10 +111,16 @@ class WSClient:
         ack: bool = True,
     ) -> WSClient:
         ws = await connect(
-            url, subprotocols=[protocol], additional_headers=headers, max_queue=None, compression=None  # type: ignore[list-item]
+            url,
+            subprotocols=[protocol],
+            additional_headers=headers,
+            max_queue=None,
+            compression=None,  # type: ignore[list-item]
         )
         client = cls(ws, protocol)
-        payload = init_payload if init_payload is not None else ({"tenantId": tenant} if tenant else {})
+        payload = (
+            init_payload if init_payload is not None else ({"tenantId": tenant} if tenant else {})
+        )
         await client.send({"type": "connection_init", "payload": payload})
         if ack:
             frame = await client.next_frame(None)
@@ -141,7 +147,9 @@ class WSClient:
     async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> str:
         op_id = str(next(self._ids))
         kind = "subscribe" if self.protocol == TRANSPORT_WS else "start"
-        await self.send({"id": op_id, "type": kind, "payload": {"query": query, "variables": variables or {}}})
+        await self.send(
+            {"id": op_id, "type": kind, "payload": {"query": query, "variables": variables or {}}}
+        )
         return op_id
 
     async def stop(self, op_id: str) -> None:
