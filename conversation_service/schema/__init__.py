@@ -6,11 +6,14 @@ import strawberry
 
 from conversation_service.schema.errors import TypedErrors
 from conversation_service.schema.mutation import Mutation
+from conversation_service.schema.operation_name import RequireOperationName
 from conversation_service.schema.query import Query
 
 
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=[TypedErrors])
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, extensions=[TypedErrors, RequireOperationName]
+    )
 
 
 schema = build_schema()
