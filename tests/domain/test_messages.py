@@ -47,9 +47,7 @@ async def test_forty_concurrent_adds_get_seq_1_to_40(db, tenant):
     assert (conv.message_count, conv.last_seq, conv.total_tokens) == (40, 40, 80)
     assert conv.version == 41
     # created_at never goes backwards along seq
-    page = await domain.list_messages(
-        db, tenant, cid, domain.MessageWindow(first=40)
-    )
+    page = await domain.list_messages(db, tenant, cid, domain.MessageWindow(first=40))
     stamps = [m.created_at for m in page.items]
     assert stamps == sorted(stamps)
 
@@ -77,7 +75,10 @@ async def test_same_client_message_id_in_other_conversation_is_new(db, tenant):
 async def test_concurrent_duplicate_client_message_ids_make_one_row(db, tenant):
     cid = await new_conversation(db, tenant)
     results = await asyncio.gather(
-        *(domain.add_message(db, tenant, cid, msg(f"try {i}", client_message_id="dup")) for i in range(8))
+        *(
+            domain.add_message(db, tenant, cid, msg(f"try {i}", client_message_id="dup"))
+            for i in range(8)
+        )
     )
     assert len({r.message.id for r in results}) == 1
     assert sum(r.created for r in results) == 1
