@@ -26,6 +26,8 @@ class Subscriber:
     items: deque[Any] = field(default_factory=deque)
     overflowed: bool = False
     closed: bool = False
+    #: set by the consumer once it has read its starting point (observability and tests)
+    ready: bool = False
     _event: asyncio.Event = field(default_factory=asyncio.Event)
 
     def put(self, item: Any) -> None:
@@ -107,8 +109,11 @@ class LocalHub:
             for sub in subs:
                 sub.close()
 
-    def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._channels.values())
+    def subscriber_count(self, *, ready_only: bool = False) -> int:
+        return sum(
+            sum(1 for sub in subs if sub.ready or not ready_only)
+            for subs in self._channels.values()
+        )
 
 
 class MemoryBroadcast:

@@ -25,6 +25,14 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _json_loads(value: Any) -> Any:
+    """SQLite gives a JSON column NUMERIC affinity: a stored `1` or `2.5` comes back as a number,
+    not as JSON text. Numbers are already decoded; everything else is JSON text."""
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -32,7 +40,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     kwargs: dict[str, Any] = {
         "echo": settings.db_echo,
         "json_serializer": _json_dumps,
-        "json_deserializer": orjson.loads,
+        "json_deserializer": _json_loads,
     }
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}

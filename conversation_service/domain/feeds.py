@@ -135,6 +135,7 @@ async def message_feed(
         elif resume:
             for cid, seq in resume.items():
                 positions.set(cid, seq)
+        sub.ready = True
         catch_up = resume is not None and conversation_id is None
         while True:
             if catch_up:
@@ -213,6 +214,7 @@ async def conversation_feed(
         if conversation_id is not None:
             conv = await get_conversation(db, tenant_id, conversation_id)
             versions.setdefault(conv.id, conv.version)
+        sub.ready = True
         pending_resync = resume_since is not None
         while True:
             item: Any = "resync" if pending_resync else await _next(sub)
@@ -255,6 +257,7 @@ async def state_feed(
         if resume is None:
             for record in await state_versions(db, tenant_id, conversation_id, key):
                 versions[record.key] = record.version
+        sub.ready = True
         pending_resync = resume is not None
         while True:
             item: Any = "resync" if pending_resync else await _next(sub)

@@ -48,7 +48,7 @@ def validate_new_message(m: NewMessage, prefix: str = "") -> NewMessage:
                 "every source needs a document_id", field=f"{prefix}sources.document_id"
             )
     v.json_document(m.sources, f"{prefix}sources")
-    v.optional_json_object(m.execution, f"{prefix}execution")
+    v.execution(m.execution, f"{prefix}execution")
     if m.tool_calls is not None:
         if not isinstance(m.tool_calls, list) or not all(isinstance(t, dict) for t in m.tool_calls):
             raise ValidationFailed(
@@ -261,6 +261,7 @@ async def list_messages(
 ) -> MessageSlice:
     from conversation_service.domain.conversations import get_conversation
 
+    conversation_id = v.uuid_id(conversation_id, "conversation_id")
     window = window.validated()
     conv = await get_conversation(db, tenant_id, conversation_id)
     return (await message_slices(db, tenant_id, [conv], window))[0]

@@ -89,7 +89,8 @@ class ConversationPage:
 
     @property
     def is_offset(self) -> bool:
-        return self.page is not None or self.page_size is not None or self.first is None
+        """Offset style unless a cursor argument was given (`after` alone is a keyset page too)."""
+        return self.first is None and self.after is None
 
     @property
     def size(self) -> int:

@@ -127,7 +127,7 @@ async def get_state(
 ) -> StateRecord | None:
     """One round trip: the conversation (for NOT_FOUND) joined with the live entry, if any."""
     conversation_id = v.uuid_id(conversation_id, "conversation_id")
-    v.text(key, "key", v.MAX_STATE_KEY_CHARS)
+    v.text(key, "state_key", v.MAX_STATE_KEY_CHARS)
     now = utcnow()
     stmt = (
         select(C.id.label("cid"), conversation_state)

@@ -138,6 +138,25 @@ def positive(value: int | None, field: str, maximum: int = MAX_INT) -> int | Non
     return value
 
 
+EXECUTION_COUNTERS = (
+    "iterations",
+    "execution_time_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+)
+
+
+def execution(value: dict[str, Any] | None, field: str = "execution") -> dict[str, Any] | None:
+    """What an agent execution reported: a JSON object whose counters are non-negative."""
+    if value is None:
+        return None
+    json_object(value, field)
+    for name in EXECUTION_COUNTERS:
+        non_negative(value.get(name), f"{field}.{name}")
+    return value
+
+
 def participants(values: list[dict[str, Any]], field: str = "participants") -> list[dict[str, Any]]:
     if len(values) > MAX_PARTICIPANTS:
         raise ValidationFailed(f"{field} may hold at most {MAX_PARTICIPANTS}", field=field)
@@ -146,7 +165,9 @@ def participants(values: list[dict[str, Any]], field: str = "participants") -> l
         if not isinstance(p, dict):
             raise ValidationFailed(f"{field} items must be objects", field=field)
         pid = p.get("id")
-        kind = p.get("kind") or "user"
+        kind = p.get("kind")
+        if kind is None:
+            kind = "user"
         if not isinstance(pid, str) or not pid:
             raise ValidationFailed(f"{field}.id is required", field=f"{field}.id")
         identifier(pid, f"{field}.id")

@@ -6,13 +6,17 @@ import strawberry
 
 from conversation_service.schema.errors import TypedErrors
 from conversation_service.schema.mutation import Mutation
+from conversation_service.schema.operation_name import RequireOperationName
 from conversation_service.schema.query import Query
 from conversation_service.schema.subscription import Subscription
 
 
 def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=[TypedErrors]
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[TypedErrors, RequireOperationName],
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 
 from graphql import GraphQLError
@@ -26,6 +27,26 @@ def camel_field(path: str) -> str:
     return ".".join(camel(s) for s in path.split("."))
 
 
+_VARIABLE_RE = re.compile(
+    r"^Variable '\$(?P<var>\w+)' (?:has invalid value(?: at (?P<path>(?:\.\w+|\[\d+\])+))?"
+    r"|of (?:required|non-null) type)"
+)
+_NAMED_FIELD_RE = re.compile(r"(?:required|unknown) field '(?P<name>\w+)'")
+
+
+def variable_field(message: str) -> str | None:
+    """The input field a variable-coercion error is about, named like domain errors name theirs
+    (relative to the input object: `role`, `participants.0.id`), else the variable's name."""
+    m = _VARIABLE_RE.match(message)
+    if m is None:
+        return None
+    path = m.group("path")
+    if path:
+        return re.sub(r"\[(\d+)\]", r".\1", path).lstrip(".")
+    named = _NAMED_FIELD_RE.search(message)
+    return named.group("name") if named else m.group("var")
+
+
 def shape_error(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, DomainError):
@@ -41,6 +62,9 @@ def shape_error(error: GraphQLError) -> GraphQLError:
         extensions["code"] = "BAD_USER_INPUT"
         if isinstance(error, GraphQLSyntaxError):
             extensions["kind"] = "PARSE"
+        field = variable_field(error.message)
+        if field is not None:
+            extensions.setdefault("field", field)
         return _copy(error, error.message, extensions)
     log.error("unexpected error at %s", error.path, exc_info=original)
     return _copy(error, MASKED_MESSAGE, {"code": "INTERNAL"})

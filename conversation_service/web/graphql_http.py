@@ -139,16 +139,23 @@ class GraphQLHTTP:
             return _respond(_error_body(exc.as_http_error_reason()), 400, media)
         except MissingQueryError:
             return _respond(_error_body("No GraphQL query found in the request"), 400, media)
+        # Variable coercion failures come back as an execution result without data whose errors
+        # have no path: they are request errors (no `data` entry), like parse/validation errors.
+        request_error = isinstance(result, PreExecutionError) or (
+            result.data is None
+            and bool(result.errors)
+            and all(e.path is None for e in result.errors or [])
+        )
         body: dict[str, Any] = {}
         if result.errors:
             body["errors"] = [shape_error(e).formatted for e in result.errors]
-        if not isinstance(result, PreExecutionError):
+        if not request_error:
             body["data"] = result.data
         extensions = dict(result.extensions or {})
         extensions.update(context.extensions)
         if extensions:
             body["extensions"] = extensions
-        status = 400 if isinstance(result, PreExecutionError) and media == GRAPHQL_RESPONSE else 200
+        status = 400 if request_error and media == GRAPHQL_RESPONSE else 200
         return _respond(body, status, media)
 
     async def _parse(self, request: Request) -> tuple[dict[str, Any] | None, Response | str | None]:

@@ -35,7 +35,7 @@ async def metrics(request: Request) -> PlainTextResponse:
     state = request.app.state
     values: dict[str, int] = dict(state.subscriptions.stats())
     broadcast = state.container.broadcast
-    values["broadcast_local_subscribers"] = broadcast.hub.subscriber_count()
+    values["broadcast_local_subscribers"] = broadcast.hub.subscriber_count(ready_only=True)
     values["broadcast_channels"] = len(broadcast.hub.channels)
     values["broadcast_connected"] = int(
         getattr(broadcast, "connected", None) is None or broadcast.connected.is_set()

@@ -46,9 +46,10 @@ async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
 
 
 async def subscribed(live: LiveServer, n: int = 1) -> None:
-    """Wait until the server holds `n` broadcast subscribers (the feeds are registered)."""
+    """Wait until `n` feeds are registered and have read their starting point: a write after
+    this is, for the subscriber, after its subscription began."""
     hub = live.container.broadcast.hub
-    await wait_for(lambda: hub.subscriber_count() >= n)
+    await wait_for(lambda: hub.subscriber_count(ready_only=True) >= n)
 
 
 async def collect(client: WSClient, op: str, n: int, timeout: float = 20.0) -> list[dict[str, Any]]:

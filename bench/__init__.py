@@ -1,0 +1,1 @@
+"""`make bench`: load tests against a real server process on PostgreSQL (see run.py)."""

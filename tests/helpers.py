@@ -1,0 +1,42 @@
+"""Small helpers shared by the tests: counting rows straight from the tables, SQL statement counting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, func, select
+
+from conversation_service.adapters.database import Database
+from conversation_service.models import conversation_state, conversations, messages
+
+
+async def row_counts(db: Database, tenant: str) -> dict[str, int]:
+    """How many rows the tenant has in each table (to prove that nothing was written)."""
+    out: dict[str, int] = {}
+    async with db.read() as conn:
+        for name, table in (
+            ("conversations", conversations),
+            ("messages", messages),
+            ("state", conversation_state),
+        ):
+            stmt = select(func.count()).select_from(table).where(table.c.tenant_id == tenant)
+            out[name] = int(await conn.scalar(stmt) or 0)
+    return out
+
+
+@contextmanager
+def count_statements(db: Database) -> Iterator[list[str]]:
+    """Records every SQL statement the engine sends while the block runs."""
+    seen: list[str] = []
+
+    def _before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    engine = db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", _before)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", _before)
