@@ -7,10 +7,11 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
+from conversation_service.rest import create_rest_app
 from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, readyz
 
@@ -59,6 +60,7 @@ def create_app(
         Route("/graphql", graphql_http.handle, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Mount("/api/v1", app=create_rest_app(get_container)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     if container is not None:
