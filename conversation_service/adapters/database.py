@@ -25,6 +25,13 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _json_loads(value: Any) -> Any:
+    """SQLite gives JSON columns NUMERIC affinity: a stored `1` comes back as the number 1."""
+    if isinstance(value, str | bytes | bytearray | memoryview):
+        return orjson.loads(value)
+    return value
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -32,7 +39,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     kwargs: dict[str, Any] = {
         "echo": settings.db_echo,
         "json_serializer": _json_dumps,
-        "json_deserializer": orjson.loads,
+        "json_deserializer": _json_loads,
     }
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
