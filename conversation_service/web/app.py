@@ -7,6 +7,9 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from conversation_service.bootstrap import Container, build_container
@@ -16,6 +19,17 @@ from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, readyz
 
 log = logging.getLogger(__name__)
+
+REST_PREFIX = "/api/v1"
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """Paths the router cannot match at all (e.g. an id with a newline never reaches the
+    mount): REST callers still get FastAPI's JSON 404."""
+    detail = exc.detail if isinstance(exc, HTTPException) else "Not Found"
+    if request.url.path.startswith(REST_PREFIX + "/"):
+        return JSONResponse({"detail": detail}, status_code=404)
+    return PlainTextResponse(detail, status_code=404)
 
 
 def create_app(
@@ -60,9 +74,9 @@ def create_app(
         Route("/graphql", graphql_http.handle, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Mount("/api/v1", app=create_rest_app(get_container)),
+        Mount(REST_PREFIX, app=create_rest_app(get_container)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found})
     if container is not None:
         app.state.container = container
     return app

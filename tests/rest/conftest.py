@@ -52,7 +52,8 @@ def assert_422(response: httpx.Response, loc: list[Any]) -> None:
     """FastAPI's validation shape, with the expected location first."""
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
-    assert isinstance(detail, list) and detail, detail
+    assert isinstance(detail, list), detail
+    assert detail
     for item in detail:
         assert {"loc", "msg", "type"} <= item.keys()
     assert any(list(item["loc"][: len(loc)]) == loc for item in detail), detail

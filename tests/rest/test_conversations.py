@@ -20,7 +20,9 @@ async def test_create_returns_201_in_the_legacy_shape(rest: Rest, tenant: str) -
             "title": "Soporte",
             "tags": ["support", "vip"],
             "metadata": {"channel": "web"},
-            "participants": [{"id": "u1", "display_name": "Ana", "joined_at": "2024-05-01T10:00:00"}],
+            "participants": [
+                {"id": "u1", "display_name": "Ana", "joined_at": "2024-05-01T10:00:00"}
+            ],
             "customer_info": {"email": "ana@example.com"},
             "crm_references": {"customer_id": "c-9"},
             "initial_messages": [
@@ -39,7 +41,12 @@ async def test_create_returns_201_in_the_legacy_shape(rest: Rest, tenant: str) -
     assert body["tags"] == ["support", "vip"]
     assert body["metadata"] == {"channel": "web"}
     assert body["participants"] == [
-        {"id": "u1", "kind": "user", "display_name": "Ana", "joined_at": "2024-05-01T10:00:00+00:00"}
+        {
+            "id": "u1",
+            "kind": "user",
+            "display_name": "Ana",
+            "joined_at": "2024-05-01T10:00:00+00:00",
+        }
     ]
     assert body["customer_info"] == {"email": "ana@example.com"}
     assert body["crm_references"] == {"customer_id": "c-9"}
@@ -111,7 +118,8 @@ async def test_list_filters_and_pages(rest: Rest) -> None:
     defaults = (await rest.get("/conversations")).json()
     assert (defaults["page"], defaults["page_size"], defaults["pages"]) == (1, 20, 1)
     empty = (await rest.get("/conversations", params={"page": 9})).json()
-    assert empty["items"] == [] and empty["total"] == 3
+    assert empty["items"] == []
+    assert empty["total"] == 3
 
 
 async def test_list_is_per_tenant(rest: Rest) -> None:
@@ -178,7 +186,9 @@ async def test_create_rejects_bad_bodies(rest: Rest, body: Any, loc: list[Any]) 
 async def test_domain_field_paths_become_fastapi_locations(rest: Rest) -> None:
     response = await rest.post(
         "/conversations",
-        json={"initial_messages": [{"role": "user", "content": "ok"}, {"role": "user", "content": ""}]},
+        json={
+            "initial_messages": [{"role": "user", "content": "ok"}, {"role": "user", "content": ""}]
+        },
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "initial_messages", 1, "content"]

@@ -34,11 +34,24 @@ async def test_add_message_returns_201_with_both_ids(rest: Rest) -> None:
     m = response.json()
     assert m["id"] == m["message_id"]
     assert m["conversation_id"] == conv["id"]
-    assert (m["seq"], m["role"], m["token_count"], m["processing_time_ms"]) == (1, "assistant", 9, 120)
+    assert (m["seq"], m["role"], m["token_count"], m["processing_time_ms"]) == (
+        1,
+        "assistant",
+        9,
+        120,
+    )
     assert m["sources"] == [
-        {"document_id": "doc-1", "title": "FAQ", "url": None, "snippet": None, "score": 1.0, "metadata": {}}
+        {
+            "document_id": "doc-1",
+            "title": "FAQ",
+            "url": None,
+            "snippet": None,
+            "score": 1.0,
+            "metadata": {},
+        }
     ]
-    assert m["execution"]["mode"] == "react" and m["execution"]["iterations"] == 2
+    assert m["execution"]["mode"] == "react"
+    assert m["execution"]["iterations"] == 2
     assert m["tool_calls"] == [{"id": "call-1", "name": "lookup", "arguments": "{}"}]
     assert m["client_message_id"] == "m-1"
     tool = await rest.add(conv["id"], role="function", content="42", tool_call_id="call-1")
@@ -124,14 +137,23 @@ async def test_list_messages_rejects_bad_parameters(
         ({"role": "user", "content": "x", "token_count": -1}, ["body", "token_count"]),
         ({"role": "user", "content": "x", "token_count": 2**31}, ["body", "token_count"]),
         ({"role": "user", "content": "x", "token_count": "many"}, ["body", "token_count"]),
-        ({"role": "user", "content": "x", "processing_time_ms": -5}, ["body", "processing_time_ms"]),
+        (
+            {"role": "user", "content": "x", "processing_time_ms": -5},
+            ["body", "processing_time_ms"],
+        ),
         ({"role": "user", "content": "x", "sender_id": "a\nb"}, ["body", "sender_id"]),
         ({"role": "user", "content": "x", "metadata": "m"}, ["body", "metadata"]),
         ({"role": "user", "content": "x", "sources": [{"title": "t"}]}, ["body", "sources"]),
         ({"role": "user", "content": "x", "sources": [{"document_id": ""}]}, ["body", "sources"]),
         ({"role": "user", "content": "x", "tool_calls": {"id": 1}}, ["body", "tool_calls"]),
-        ({"role": "user", "content": "x", "execution": {"iterations": "two"}}, ["body", "execution"]),
-        ({"role": "user", "content": "x", "client_message_id": "x" * 256}, ["body", "client_message_id"]),
+        (
+            {"role": "user", "content": "x", "execution": {"iterations": "two"}},
+            ["body", "execution"],
+        ),
+        (
+            {"role": "user", "content": "x", "client_message_id": "x" * 256},
+            ["body", "client_message_id"],
+        ),
     ],
 )
 async def test_add_message_rejects_bad_bodies(rest: Rest, body: Any, loc: list[str]) -> None:

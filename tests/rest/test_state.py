@@ -21,7 +21,11 @@ async def test_write_and_read_state(rest: Rest) -> None:
     assert set(written) == {
         "conversation_id", "key", "value", "state_type", "version", "expires_at", "updated_at"
     }  # fmt: skip
-    assert (written["conversation_id"], written["key"], written["value"]) == (conv["id"], "step", {"n": 1})
+    assert (written["conversation_id"], written["key"], written["value"]) == (
+        conv["id"],
+        "step",
+        {"n": 1},
+    )
     assert (written["state_type"], written["version"]) == ("context", 1)
     assert written["expires_at"] is not None
     read = await rest.get(f"{path}/step")
@@ -33,7 +37,8 @@ async def test_legacy_names_compare_and_set_and_delete(rest: Rest) -> None:
     conv = await rest.create()
     path = f"/conversations/{conv['id']}/state"
     first = await rest.post(path, json={"state_key": "k", "state_value": 1, "expected_version": 0})
-    assert first.status_code == 200 and first.json()["version"] == 1
+    assert first.status_code == 200
+    assert first.json()["version"] == 1
     assert first.json()["state_type"] == "variable"
     again = await rest.post(path, json={"key": "k", "value": 2, "expected_version": 0})
     assert again.status_code == 409
@@ -44,7 +49,8 @@ async def test_legacy_names_compare_and_set_and_delete(rest: Rest) -> None:
     assert second.json()["version"] == 2
     assert (await rest.get(f"{path}/k")).json()["value"] == 2
     deleted = await rest.post(path, json={"key": "k", "value": None})
-    assert deleted.status_code == 200 and deleted.json()["version"] == 3
+    assert deleted.status_code == 200
+    assert deleted.json()["version"] == 3
     gone = await rest.get(f"{path}/k")
     assert gone.status_code == 404
     assert gone.json() == {"detail": "state key 'k' not found"}
