@@ -14,13 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from conversation_service.domain.errors import (
-    Conflict,
-    DomainError,
-    NotFound,
-    Unauthenticated,
-    ValidationFailed,
-)
+from conversation_service.domain.errors import DomainError, Unauthenticated, ValidationFailed
 from conversation_service.rest.dependencies import TENANT_HEADER
 from conversation_service.rest.responses import json_response
 
@@ -42,25 +36,21 @@ def validation_body(loc: list[str | int], message: str, value: Any = None) -> di
     return {"detail": [{"type": "value_error", "loc": loc, "msg": message, "input": value}]}
 
 
-async def _validation_failed(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ValidationFailed)
-    return json_response(validation_body(field_loc(request, exc.field), exc.message), 422)
+#: Domain error code -> HTTP status, for the errors answered with `{"detail": "..."}`.
+STATUS_BY_CODE = {"NOT_FOUND": 404, "CONFLICT": 409, "FORBIDDEN": 403, "RATE_LIMITED": 429}
 
 
-async def _unauthenticated(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, Unauthenticated)
-    value = request.headers.get(TENANT_HEADER)
-    return json_response(validation_body(["header", TENANT_HEADER], exc.message, value), 422)
-
-
-async def _not_found(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, NotFound)
-    return json_response({"detail": exc.message}, 404)
-
-
-async def _conflict(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, Conflict)
-    return json_response({"detail": exc.message}, 409)
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    if isinstance(exc, ValidationFailed):
+        return json_response(validation_body(field_loc(request, exc.field), exc.message), 422)
+    if isinstance(exc, Unauthenticated):
+        value = request.headers.get(TENANT_HEADER)
+        return json_response(validation_body(["header", TENANT_HEADER], exc.message, value), 422)
+    status = STATUS_BY_CODE.get(exc.code)
+    if status is None:
+        return await _unexpected(request, exc)
+    return json_response({"detail": exc.message}, status)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -69,9 +59,5 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ValidationFailed, _validation_failed)
-    app.add_exception_handler(Unauthenticated, _unauthenticated)
-    app.add_exception_handler(NotFound, _not_found)
-    app.add_exception_handler(Conflict, _conflict)
-    app.add_exception_handler(DomainError, _unexpected)
+    app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(Exception, _unexpected)
