@@ -26,11 +26,10 @@ def _json_dumps(value: Any) -> str:
 
 
 def _json_loads(value: Any) -> Any:
-    """SQLite gives a JSON column NUMERIC affinity: a stored `1` or `2.5` comes back as a number,
-    not as JSON text. Numbers are already decoded; everything else is JSON text."""
-    if isinstance(value, int | float):
-        return value
-    return orjson.loads(value)
+    """SQLite gives JSON columns NUMERIC affinity: a stored `1` comes back as the number 1."""
+    if isinstance(value, str | bytes | bytearray | memoryview):
+        return orjson.loads(value)
+    return value
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

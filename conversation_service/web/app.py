@@ -7,15 +7,30 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.routing import Route, WebSocketRoute
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
 
 from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
+from conversation_service.rest import create_rest_app
 from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, metrics, readyz
 from conversation_service.web.subscriptions import SubscriptionServer
 
 log = logging.getLogger(__name__)
+
+REST_PREFIX = "/api/v1"
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """Paths the router cannot match at all (e.g. an id with a newline never reaches the
+    mount): REST callers still get FastAPI's JSON 404."""
+    detail = exc.detail if isinstance(exc, HTTPException) else "Not Found"
+    if request.url.path.startswith(REST_PREFIX + "/"):
+        return JSONResponse({"detail": detail}, status_code=404)
+    return PlainTextResponse(detail, status_code=404)
 
 
 def create_app(
@@ -64,8 +79,9 @@ def create_app(
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        Mount(REST_PREFIX, app=create_rest_app(get_container)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found})
     app.state.subscriptions = subscriptions
     if container is not None:
         app.state.container = container

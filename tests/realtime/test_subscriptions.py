@@ -333,3 +333,33 @@ async def test_disconnects_leak_nothing(live: LiveServer, tenant: str) -> None:
     }
     assert hub.channels == []
     await wait_for(lambda: len(asyncio.all_tasks()) <= tasks_before)
+
+
+async def test_rest_and_graphql_writes_reach_subscribers(
+    live: LiveServer, tenant: str, protocol: str
+) -> None:
+    """Every door publishes after commit: a REST write and a GraphQL write arrive alike."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=live.http_url, headers={"X-Tenant-ID": tenant}) as http:
+        created = await http.post("/api/v1/conversations", json={"title": "doors"})
+        assert created.status_code == 201
+        cid = created.json()["id"]
+        client = await WSClient.connect(live.ws_url, protocol, tenant)
+        op = await client.subscribe(MESSAGE_ADDED, {"c": cid})
+        await subscribed(live)
+        r = await http.post(
+            f"/api/v1/conversations/{cid}/messages", json={"role": "user", "content": "via rest"}
+        )
+        assert r.status_code == 201
+        g = await http.post(
+            "/graphql",
+            json={
+                "query": 'mutation($c: ID!) { addMessage(conversationId: $c, input: {role: ASSISTANT, content: "via graphql"}) { seq } }',
+                "variables": {"c": cid},
+            },
+        )
+        assert "errors" not in g.json()
+        got = await collect(client, op, 2)
+        assert [(m["seq"], m["content"]) for m in got] == [(1, "via rest"), (2, "via graphql")]
+        await client.close()

@@ -1,0 +1,102 @@
+"""`/conversations`: create, read one, list with filters and page numbers."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from conversation_service.domain import conversations as domain
+from conversation_service.domain.commands import ConversationQuery
+from conversation_service.domain.enums import ConversationStatus
+from conversation_service.domain.pagination import ConversationPage
+from conversation_service.rest.dependencies import ContainerDep, ConversationId, Tenant
+from conversation_service.rest.models import (
+    ConversationListResponse,
+    ConversationResponse,
+    CreateConversationRequest,
+    UtcDateTime,
+)
+from conversation_service.rest.responses import OrjsonRoute, json_response
+from conversation_service.rest.routes.common import NOT_FOUND
+from conversation_service.serializers import conversation_json
+
+router = APIRouter(route_class=OrjsonRoute, tags=["conversations"])
+
+
+@router.post(
+    "/conversations",
+    status_code=201,
+    response_model=ConversationResponse,
+    summary="Create a conversation",
+)
+async def create_conversation(
+    body: CreateConversationRequest, tenant: Tenant, container: ContainerDep
+) -> Response:
+    """Creates a conversation (with `initial_messages`, in one transaction). With a caller-chosen
+    `id` that already exists the stored conversation is returned unchanged, still with 201 (a
+    retry looks like the first success) and the header `Idempotent-Replayed: true`."""
+    record, created = await domain.create_conversation(container.db, tenant, body.to_command())
+    headers = None if created else {"Idempotent-Replayed": "true"}
+    return json_response(conversation_json(record), 201, headers)
+
+
+@router.get(
+    "/conversations/{conversation_id}",
+    response_model=ConversationResponse,
+    responses=NOT_FOUND,
+    summary="Get a conversation",
+)
+async def get_conversation(
+    conversation_id: ConversationId, tenant: Tenant, container: ContainerDep
+) -> Response:
+    record = await domain.get_conversation(container.db, tenant, conversation_id)
+    return json_response(conversation_json(record))
+
+
+@router.get(
+    "/conversations",
+    response_model=ConversationListResponse,
+    summary="List conversations",
+)
+async def list_conversations(
+    tenant: Tenant,
+    container: ContainerDep,
+    user_id: Annotated[str | None, Query()] = None,
+    agent_id: Annotated[str | None, Query()] = None,
+    status: Annotated[ConversationStatus | None, Query()] = None,
+    from_date: Annotated[
+        UtcDateTime | None, Query(description="created_at >= from_date (ISO-8601; naive is UTC)")
+    ] = None,
+    to_date: Annotated[
+        UtcDateTime | None, Query(description="created_at <= to_date (ISO-8601; naive is UTC)")
+    ] = None,
+    tags: Annotated[
+        list[str] | None, Query(description="Repeat (`?tags=a&tags=b`): conversations with all.")
+    ] = None,
+    page: Annotated[int, Query(gt=0)] = 1,
+    page_size: Annotated[int, Query(gt=0, le=100)] = 20,
+) -> Response:
+    """Newest first, by page number."""
+    query = ConversationQuery(
+        user_id=user_id,
+        agent_id=agent_id,
+        status=status,
+        from_date=from_date,
+        to_date=to_date,
+        tags=tags,
+    )
+    window = ConversationPage(page=page, page_size=page_size)
+    found = await domain.list_conversations(container.db, tenant, query, window)
+    total = await domain.count_conversations(container.db, tenant, query)
+    return json_response(
+        {
+            "items": [conversation_json(r) for r in found.items],
+            "total": total,
+            "page": page,
+            "page_size": page_size,
+            "pages": math.ceil(total / page_size),
+        }
+    )
