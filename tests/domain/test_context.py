@@ -14,7 +14,12 @@ def seqs(ctx) -> list[int]:
 async def test_empty_conversation(db, tenant) -> None:
     cid = await conversation(db, tenant)
     ctx = await build_context(db, tenant, cid, max_tokens=100)
-    assert (ctx.messages, ctx.total_tokens, ctx.truncated, ctx.omitted_messages) == ([], 0, False, 0)
+    assert (ctx.messages, ctx.total_tokens, ctx.truncated, ctx.omitted_messages) == (
+        [],
+        0,
+        False,
+        0,
+    )
     assert ctx.oversized_message_ids == []
     assert ctx.conversation_id == cid
 
@@ -29,20 +34,32 @@ async def test_max_messages_keeps_the_newest(db, tenant) -> None:
 async def test_token_budget_and_the_tighter_limit_wins(db, tenant) -> None:
     cid = await conversation(db, tenant, *[msg("user", tokens=5) for _ in range(6)])
     ctx = await build_context(db, tenant, cid, max_tokens=12, max_messages=5)
-    assert seqs(ctx) == [5, 6] and ctx.total_tokens == 10 and ctx.omitted_messages == 4
+    assert seqs(ctx) == [5, 6]
+    assert ctx.total_tokens == 10
+    assert ctx.omitted_messages == 4
     ctx = await build_context(db, tenant, cid, max_tokens=100, max_messages=4)
-    assert seqs(ctx) == [3, 4, 5, 6] and ctx.total_tokens == 20
+    assert seqs(ctx) == [3, 4, 5, 6]
+    assert ctx.total_tokens == 20
     ctx = await build_context(db, tenant, cid, max_tokens=30, max_messages=50)
-    assert seqs(ctx) == [1, 2, 3, 4, 5, 6] and not ctx.truncated and ctx.omitted_messages == 0
+    assert seqs(ctx) == [1, 2, 3, 4, 5, 6]
+    assert not ctx.truncated
+    assert ctx.omitted_messages == 0
 
 
 async def test_never_skips_a_message_to_fit_an_older_one(db, tenant) -> None:
     cid = await conversation(
-        db, tenant, msg("user", tokens=1), msg("user", tokens=1), msg("user", tokens=9), msg("user", tokens=2)
+        db,
+        tenant,
+        msg("user", tokens=1),
+        msg("user", tokens=1),
+        msg("user", tokens=9),
+        msg("user", tokens=2),
     )
     ctx = await build_context(db, tenant, cid, max_tokens=10, max_messages=10)
     assert seqs(ctx) == [4]  # seq 3 does not fit after seq 4; seqs 1-2 would but are not taken
-    assert ctx.total_tokens == 2 and ctx.omitted_messages == 3 and ctx.oversized_message_ids == []
+    assert ctx.total_tokens == 2
+    assert ctx.omitted_messages == 3
+    assert ctx.oversized_message_ids == []
 
 
 async def test_huge_newest_message_ends_the_context_and_is_reported(db, tenant) -> None:
@@ -65,9 +82,11 @@ async def test_tool_call_and_its_answers_go_in_whole_or_not_at_all(db, tenant) -
         msg("assistant", tokens=5),
     )
     ctx = await build_context(db, tenant, cid, max_tokens=15, max_messages=10)
-    assert seqs(ctx) == [5] and ctx.omitted_messages == 4
+    assert seqs(ctx) == [5]
+    assert ctx.omitted_messages == 4
     ctx = await build_context(db, tenant, cid, max_tokens=20, max_messages=10)
-    assert seqs(ctx) == [2, 3, 4, 5] and ctx.total_tokens == 20
+    assert seqs(ctx) == [2, 3, 4, 5]
+    assert ctx.total_tokens == 20
     ctx = await build_context(db, tenant, cid, max_tokens=100, max_messages=3)
     assert seqs(ctx) == [5]
     ctx = await build_context(db, tenant, cid, max_tokens=100, max_messages=4)
@@ -84,7 +103,9 @@ async def test_newest_tool_unit_too_big_is_reported_whole(db, tenant) -> None:
     )
     ctx = await build_context(db, tenant, cid, max_tokens=50, max_messages=10)
     assert ctx.messages == []
-    assert len(ctx.oversized_message_ids) == 2 and ctx.truncated and ctx.omitted_messages == 3
+    assert len(ctx.oversized_message_ids) == 2
+    assert ctx.truncated
+    assert ctx.omitted_messages == 3
 
 
 async def test_system_messages_are_pinned_and_not_counted_in_max_messages(db, tenant) -> None:
@@ -92,13 +113,17 @@ async def test_system_messages_are_pinned_and_not_counted_in_max_messages(db, te
         db, tenant, msg("system", tokens=10), *[msg("user", tokens=5) for _ in range(10)]
     )
     ctx = await build_context(db, tenant, cid, max_tokens=30, max_messages=10)
-    assert seqs(ctx) == [1, 8, 9, 10, 11] and ctx.total_tokens == 30
+    assert seqs(ctx) == [1, 8, 9, 10, 11]
+    assert ctx.total_tokens == 30
     ctx = await build_context(db, tenant, cid, max_tokens=1000, max_messages=2)
-    assert seqs(ctx) == [1, 10, 11] and ctx.omitted_messages == 8
+    assert seqs(ctx) == [1, 10, 11]
+    assert ctx.omitted_messages == 8
     ctx = await build_context(db, tenant, cid, max_tokens=30, max_messages=10, include_system=False)
-    assert seqs(ctx) == [6, 7, 8, 9, 10, 11] and ctx.total_tokens == 30
+    assert seqs(ctx) == [6, 7, 8, 9, 10, 11]
+    assert ctx.total_tokens == 30
     ctx = await build_context(db, tenant, cid, max_tokens=100, max_messages=0)
-    assert seqs(ctx) == [1] and ctx.omitted_messages == 10
+    assert seqs(ctx) == [1]
+    assert ctx.omitted_messages == 10
 
 
 async def test_system_messages_in_the_middle_are_skipped_by_the_walk(db, tenant) -> None:
@@ -124,14 +149,16 @@ async def test_defaults_from_tier_and_model(db, tenant) -> None:
     assert len((await build_context(db, tenant, cid, tier="enterprise")).messages) == 50
     assert len((await build_context(db, tenant, cid, tier="advance")).messages) == 15
     gpt4 = await build_context(db, tenant, cid, model="gpt-4-0613", tier="enterprise")
-    assert len(gpt4.messages) == 2 and gpt4.total_tokens == 6000  # 8,192-token window
+    assert len(gpt4.messages) == 2
+    assert gpt4.total_tokens == 6000
     with pytest.raises(ValidationFailed):
         await build_context(db, tenant, cid, tier="platinum")
 
 
 def test_policy_tiers_and_model_prefixes() -> None:
     p = ContextPolicy(tier_limits={"free": 5, "pro": 30}, tenant_tiers={"acme": "pro"})
-    assert p.message_limit("acme") == 30 and p.message_limit("other") == 5
+    assert p.message_limit("acme") == 30
+    assert p.message_limit("other") == 5
     assert p.model_window("gpt-4o-mini-2024-07-18") == 128_000
     assert p.model_window("gpt-4-32k") == 32_768
     assert p.model_window("my-own-model") is None

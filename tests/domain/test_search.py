@@ -10,8 +10,12 @@ from tests.domain.helpers import add, conversation, msg
 
 async def test_ranked_with_highlighted_snippets(db, tenant) -> None:
     cid = await conversation(db, tenant, agent_id="billing")
-    once = await add(db, tenant, cid, msg("user", "My invoice from March looks wrong, can you check it?"))
-    twice = await add(db, tenant, cid, msg("assistant", "Invoice 42: the invoice total was corrected."))
+    once = await add(
+        db, tenant, cid, msg("user", "My invoice from March looks wrong, can you check it?")
+    )
+    twice = await add(
+        db, tenant, cid, msg("assistant", "Invoice 42: the invoice total was corrected.")
+    )
     await add(db, tenant, cid, msg("user", "thanks, nothing else"))
     result = await search_messages(db, tenant, SearchQuery("invoice"))
     assert [h.message.id for h in result.hits] == [twice.id, once.id]
@@ -33,8 +37,12 @@ async def test_tenant_isolation_and_filters(db, tenant) -> None:
     await add(db, other_tenant, theirs, msg("user", "reembolso ajeno"))
     ids = lambda r: {h.message.id for h in r.hits}  # noqa: E731
     assert ids(await search_messages(db, tenant, SearchQuery("reembolso"))) == {m1.id, m2.id}
-    assert ids(await search_messages(db, tenant, SearchQuery("reembolso", conversation_id=mine))) == {m1.id}
-    assert ids(await search_messages(db, tenant, SearchQuery("reembolso", agent_id="a2"))) == {m2.id}
+    assert ids(
+        await search_messages(db, tenant, SearchQuery("reembolso", conversation_id=mine))
+    ) == {m1.id}
+    assert ids(await search_messages(db, tenant, SearchQuery("reembolso", agent_id="a2"))) == {
+        m2.id
+    }
     assert ids(await search_messages(db, tenant, SearchQuery("ajeno"))) == set()
     late = SearchQuery("reembolso", from_date=m2.created_at)
     assert m2.id in ids(await search_messages(db, tenant, late))
@@ -56,7 +64,8 @@ async def test_keyset_pages_cover_every_match_once(db, tenant) -> None:
         if not page.has_next:
             break
         after = page.hits[-1].cursor
-    assert len(seen) == len(set(seen)) == 7 and pages == 3
+    assert len(seen) == len(set(seen)) == 7
+    assert pages == 3
 
 
 async def test_query_input(db, tenant) -> None:
@@ -73,14 +82,20 @@ async def test_query_input(db, tenant) -> None:
 
 
 async def test_conversation_metadata_containment(db, tenant) -> None:
-    a = await conversation(db, tenant, metadata={"channel": "web", "vip": True, "lang": {"ui": "es"}, "n": 3, "tags": ["x", "y"]})
+    a = await conversation(
+        db,
+        tenant,
+        metadata={"channel": "web", "vip": True, "lang": {"ui": "es"}, "n": 3, "tags": ["x", "y"]},
+    )
     b = await conversation(db, tenant, metadata={"channel": "whatsapp", "vip": False})
     await conversation(db, "t-m-" + tenant, metadata={"channel": "web"})
 
     async def ids(meta) -> set[str]:
         q = ConversationQuery(metadata=meta)
         page = await list_conversations(db, tenant, q, ConversationPage(first=50))
-        assert await count_conversations(db, tenant, ConversationQuery(metadata=meta)) == len(page.items)
+        assert await count_conversations(db, tenant, ConversationQuery(metadata=meta)) == len(
+            page.items
+        )
         return {c.id for c in page.items}
 
     assert await ids({"channel": "web"}) == {a}

@@ -20,19 +20,27 @@ async def test_sources_stored_and_found_both_ways(db, tenant) -> None:
             "assistant",
             "30 days.",
             sources=[
-                src("doc-1", title="Refunds", url="https://x/1", snippet="30 days", score=0.91,
-                    metadata={"page": 3}),
+                src(
+                    "doc-1",
+                    title="Refunds",
+                    url="https://x/1",
+                    snippet="30 days",
+                    score=0.91,
+                    metadata={"page": 3},
+                ),
                 src("doc-2", score=0.5),
                 src("doc-1", snippet="again"),  # cited twice: listed once by document
             ],
         ),
     )
     assert [s["document_id"] for s in a.sources] == ["doc-1", "doc-2", "doc-1"]
-    assert a.sources[0]["metadata"] == {"page": 3} and a.sources[0]["score"] == 0.91
+    assert a.sources[0]["metadata"] == {"page": 3}
+    assert a.sources[0]["score"] == 0.91
     other = await conversation(db, tenant)
     b = await add(db, tenant, other, msg("assistant", "see doc", sources=[src("doc-1")]))
     found = await messages_by_source(db, tenant, "doc-1")
-    assert [m.id for m in found.items] == [a.id, b.id] and found.total == 2
+    assert [m.id for m in found.items] == [a.id, b.id]
+    assert found.total == 2
     assert not found.has_next
     assert [m.id for m in (await messages_by_source(db, tenant, "doc-2")).items] == [a.id]
     assert (await messages_by_source(db, tenant, "doc-3")).items == []
@@ -48,13 +56,20 @@ async def test_messages_by_source_keyset_pages(db, tenant) -> None:
         for i in range(5)
     ]
     first = await messages_by_source(db, tenant, "d", first=2)
-    assert [m.id for m in first.items] == ids[:2] and first.has_next and first.total == 5
+    assert [m.id for m in first.items] == ids[:2]
+    assert first.has_next
+    assert first.total == 5
     from conversation_service.domain.sources import source_cursor
 
-    second = await messages_by_source(db, tenant, "d", first=2, after=source_cursor(first.items[-1]))
-    assert [m.id for m in second.items] == ids[2:4] and second.has_next and second.has_previous
+    second = await messages_by_source(
+        db, tenant, "d", first=2, after=source_cursor(first.items[-1])
+    )
+    assert [m.id for m in second.items] == ids[2:4]
+    assert second.has_next
+    assert second.has_previous
     last = await messages_by_source(db, tenant, "d", first=2, after=source_cursor(second.items[-1]))
-    assert [m.id for m in last.items] == ids[4:] and not last.has_next
+    assert [m.id for m in last.items] == ids[4:]
+    assert not last.has_next
     with pytest.raises(ValidationFailed):
         await messages_by_source(db, tenant, "d", after="garbage!")
 

@@ -12,7 +12,7 @@ KNOWN = [
     ("Hola, ¿cómo estás?", 8),
     ("The quick brown fox jumps over the lazy dog.", 10),
     ("<|endoftext|>", 7),  # special-token text is counted as plain text
-    ("你好，世界", 6),
+    ("你好，世界", 6),  # noqa: RUF001
     ("a" * 1000, 125),
     ("", 0),
 ]
@@ -58,7 +58,9 @@ async def test_stored_count_is_ours_or_the_callers(db, tenant) -> None:
     assert ours.token_count == 2
     assert theirs.token_count == 42
     # initial messages (appended inside create) are counted too
-    cid2 = await conversation(db, tenant, msg("system", "The quick brown fox jumps over the lazy dog."))
+    cid2 = await conversation(
+        db, tenant, msg("system", "The quick brown fox jumps over the lazy dog.")
+    )
     from conversation_service.domain.context import build_context
 
     ctx = await build_context(db, tenant, cid2, max_messages=5)

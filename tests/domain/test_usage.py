@@ -26,8 +26,10 @@ async def test_usage_sums_per_agent_and_per_conversation(db, tenant) -> None:
     c3 = await conversation(db, tenant, agent_id="a2")
     await add(db, tenant, c1, msg("user", "hello world"))  # 2 tokens, counted by us
     a = await add(db, tenant, c1, msg("assistant", "hi", tokens=1, execution=turn(100, 20)))
-    assert a.execution is not None and a.execution["total_tokens"] == 120  # filled in
-    assert a.execution["execution_time_ms"] == 840 and a.execution["iterations"] == 2
+    assert a.execution is not None
+    assert a.execution["total_tokens"] == 120
+    assert a.execution["execution_time_ms"] == 840
+    assert a.execution["iterations"] == 2
     await add(db, tenant, c2, msg("assistant", "x", tokens=4, execution=turn(50, 5, 60)))
     await add(db, tenant, c2, msg("tool", "y", tokens=7))
     await add(db, tenant, c3, msg("assistant", "z", tokens=1, execution=turn(999, 1)))
@@ -47,8 +49,12 @@ async def test_usage_period(db, tenant) -> None:
     c = await conversation(db, tenant, agent_id="a")
     await add(db, tenant, c, msg("assistant", "x", tokens=1, execution=turn(10, 1)))
     after = utcnow()
-    assert (await agent_usage(db, tenant, "a", from_date=after + timedelta(seconds=1))).messages == 0
-    in_range = await agent_usage(db, tenant, "a", from_date=after - timedelta(hours=1), to_date=after)
+    assert (
+        await agent_usage(db, tenant, "a", from_date=after + timedelta(seconds=1))
+    ).messages == 0
+    in_range = await agent_usage(
+        db, tenant, "a", from_date=after - timedelta(hours=1), to_date=after
+    )
     assert (in_range.messages, in_range.prompt_tokens) == (1, 10)
     with pytest.raises(ValidationFailed):
         await agent_usage(db, tenant, "a", from_date=after, to_date=after - timedelta(days=1))
