@@ -112,6 +112,7 @@ class Settings:
     model_context_windows: dict[str, int] = field(default_factory=dict)
     default_context_tokens: int | None = None
     search_language: str = "simple"
+    search_max_candidates: int = 1000
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -143,6 +144,7 @@ class Settings:
             model_context_windows=_int_map(e, "MODEL_CONTEXT_WINDOWS"),
             default_context_tokens=_int(e, "DEFAULT_CONTEXT_TOKENS", 0) or None,
             search_language=search_language(e),
+            search_max_candidates=_int(e, "SEARCH_MAX_CANDIDATES", 1000),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -51,12 +51,14 @@ _WORD_RE = re.compile(r"\w+", re.UNICODE)
 
 fts = table("messages_fts", column("tenant_id"), column("message_id"), column("content"))
 _language = "simple"
+_max_candidates = 1000
 
 
 def configure(settings: Settings) -> None:
     """The text-search configuration the migration built `search_vector` with."""
-    global _language
+    global _language, _max_candidates
     _language = settings.search_language
+    _max_candidates = settings.search_max_candidates
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +165,16 @@ async def search_messages(
     conds = _filters(tenant_id, q)
     if db.dialect == "postgresql":
         tsquery, rank, matches = _pg_parts(q)
-        conds.append(matches)
+        # Rank at most the newest `_max_candidates` matches: ts_rank reads every candidate's
+        # tsvector, so a word found in most messages would otherwise cost O(matches).
+        candidates = (
+            select(M.id)
+            .where(*conds, matches)
+            .order_by(M.created_at.desc())
+            .limit(_max_candidates)
+            .scalar_subquery()
+        )
+        conds.append(M.id.in_(candidates))
         if cursor is not None:
             conds.append(or_(rank < cursor[0], and_(rank == cursor[0], M.id > cursor[1])))
         page = (
