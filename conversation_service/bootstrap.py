@@ -37,6 +37,10 @@ def make_broadcast(settings: Settings) -> Any:
 
 
 async def build_container(settings: Settings) -> Container:
+    from conversation_service.domain import context, search
+
+    context.configure(settings)  # tier and model defaults of conversationContext
+    search.configure(settings)  # the text-search language of searchMessages
     broadcast = make_broadcast(settings)
     await broadcast.connect()
     engine = create_engine(settings)

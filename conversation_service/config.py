@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./conversations.db"
 
@@ -26,6 +29,55 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _json(env: dict[str, str], name: str) -> Any:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be JSON, got {raw!r}") from exc
+
+
+def _int_map(env: dict[str, str], name: str) -> dict[str, int]:
+    value = _json(env, name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value.values()
+    ):
+        raise ValueError(f"{name} must be a JSON object of non-negative integers")
+    return {str(k): int(v) for k, v in value.items()}
+
+
+def _str_map(env: dict[str, str], name: str) -> dict[str, str]:
+    value = _json(env, name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError(f"{name} must be a JSON object of strings")
+    return {str(k): v for k, v in value.items()}
+
+
+#: Messages given as context per tenant tier (the platform's limits).
+DEFAULT_TIER_LIMITS: dict[str, int] = {
+    "free": 5,
+    "advance": 15,
+    "professional": 30,
+    "enterprise": 50,
+}
+_REGCONFIG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def search_language(env: dict[str, str] | None = None) -> str:
+    """The PostgreSQL text-search configuration (`SEARCH_LANGUAGE`), checked to be a plain name."""
+    e = os.environ if env is None else env
+    value = (e.get("SEARCH_LANGUAGE") or "simple").strip()
+    if not _REGCONFIG_RE.match(value):
+        raise ValueError(f"SEARCH_LANGUAGE must be a text search configuration name, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -53,6 +105,14 @@ class Settings:
     worker_claim_idle_ms: int = 30_000
     worker_max_attempts: int = 5
     worker_listen_service_stream: bool = False
+    # Context, search
+    default_tier: str = "free"
+    tenant_tiers: dict[str, str] = field(default_factory=dict)
+    tier_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_TIER_LIMITS))
+    model_context_windows: dict[str, int] = field(default_factory=dict)
+    default_context_tokens: int | None = None
+    search_language: str = "simple"
+    search_max_candidates: int = 1000
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -78,6 +138,13 @@ class Settings:
             worker_max_attempts=_int(e, "WORKER_MAX_ATTEMPTS", 5),
             worker_listen_service_stream=(e.get("WORKER_SERVICE_STREAM") or "").lower()
             in {"1", "true", "yes"},
+            default_tier=e.get("DEFAULT_TIER") or "free",
+            tenant_tiers=_str_map(e, "TENANT_TIERS"),
+            tier_limits={**DEFAULT_TIER_LIMITS, **_int_map(e, "CONTEXT_TIER_LIMITS")},
+            model_context_windows=_int_map(e, "MODEL_CONTEXT_WINDOWS"),
+            default_context_tokens=_int(e, "DEFAULT_CONTEXT_TOKENS", 0) or None,
+            search_language=search_language(e),
+            search_max_candidates=_int(e, "SEARCH_MAX_CANDIDATES", 1000),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 from conversation_service.adapters.database import create_engine
 from conversation_service.config import Settings
+from conversation_service.migrate import include_object
 from conversation_service.models import metadata
 
 config = context.config
@@ -20,6 +21,7 @@ def _do_run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        include_object=include_object,
         compare_type=True,
     )
     with context.begin_transaction():

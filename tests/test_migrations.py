@@ -10,13 +10,15 @@ from sqlalchemy import inspect
 
 from conversation_service.adapters.database import create_engine
 from conversation_service.config import Settings
-from conversation_service.migrate import upgrade
+from conversation_service.migrate import include_object, upgrade
 from conversation_service.models import metadata
 from tests.conftest import _create_pg_database, _drop_pg_database, _unavailable, pg_url
 
 
 def _diff(connection: Any) -> list[Any]:
-    ctx = MigrationContext.configure(connection, opts={"compare_type": True})
+    ctx = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_object": include_object}
+    )
     return list(compare_metadata(ctx, metadata))
 
 

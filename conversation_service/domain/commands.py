@@ -103,3 +103,4 @@ class ConversationQuery:
     to_date: datetime | None = None
     tags: list[str] | None = None
     any_tags: list[str] | None = None
+    metadata: dict[str, Any] | None = None  # containment: conversations whose metadata holds it

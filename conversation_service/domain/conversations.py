@@ -23,6 +23,7 @@ from conversation_service.domain.commands import (
 )
 from conversation_service.domain.errors import Conflict, NotFound, ValidationFailed
 from conversation_service.domain.events import ConversationChanged
+from conversation_service.domain.json_filter import metadata_contains, validate_metadata_filter
 from conversation_service.domain.pagination import ConversationPage, parse_conversation_cursor
 from conversation_service.domain.records import ConversationRecord
 from conversation_service.models import conversation_tags, conversations
@@ -263,10 +264,14 @@ def validate_query(q: ConversationQuery) -> ConversationQuery:
         q.any_tags = v.tags(q.any_tags, "any_tags")
     if q.from_date and q.to_date and q.from_date > q.to_date:
         raise ValidationFailed("from_date must not be after to_date", field="from_date")
+    if q.metadata is not None:
+        validate_metadata_filter(q.metadata)
     return q
 
 
-def _filter_conditions(tenant_id: str, q: ConversationQuery) -> list[ColumnElement[bool]]:
+def _filter_conditions(
+    tenant_id: str, q: ConversationQuery, dialect: str
+) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = [C.tenant_id == tenant_id]
     if q.user_id is not None:
         conds.append(C.user_id == q.user_id)
@@ -280,6 +285,8 @@ def _filter_conditions(tenant_id: str, q: ConversationQuery) -> list[ColumnEleme
         conds.append(C.created_at >= q.from_date)
     if q.to_date is not None:
         conds.append(C.created_at <= q.to_date)
+    if q.metadata:
+        conds.append(metadata_contains(C.metadata, q.metadata, dialect))
     T = conversation_tags.c
     if q.tags:
         matching = (
@@ -313,7 +320,7 @@ async def list_conversations(
 ) -> ConversationSlice:
     q = validate_query(q)
     page = page.validated()
-    conds = _filter_conditions(tenant_id, q)
+    conds = _filter_conditions(tenant_id, q, db.dialect)
     order = (
         (C.created_at.desc(), C.id.desc()) if page.descending else (C.created_at.asc(), C.id.asc())
     )
@@ -347,7 +354,8 @@ async def list_conversations(
 
 async def count_conversations(db: Database, tenant_id: str, q: ConversationQuery) -> int:
     q = validate_query(q)
-    stmt = select(func.count()).select_from(conversations).where(*_filter_conditions(tenant_id, q))
+    conds = _filter_conditions(tenant_id, q, db.dialect)
+    stmt = select(func.count()).select_from(conversations).where(*conds)
     async with db.read() as conn:
         return int(await conn.scalar(stmt) or 0)
 

@@ -17,8 +17,10 @@ from conversation_service.domain.clock import utcnow
 from conversation_service.domain.commands import NewMessage
 from conversation_service.domain.errors import NotFound, ValidationFailed
 from conversation_service.domain.events import ConversationChanged, MessageAdded
+from conversation_service.domain.execution import normalize_execution, usage_tokens
 from conversation_service.domain.pagination import MessageWindow
 from conversation_service.domain.records import ConversationRecord, MessageRecord
+from conversation_service.domain.sources import validate_source, write_sources
 from conversation_service.models import conversations, messages
 
 C = conversations.c
@@ -47,8 +49,9 @@ def validate_new_message(m: NewMessage, prefix: str = "") -> NewMessage:
             raise ValidationFailed(
                 "every source needs a document_id", field=f"{prefix}sources.document_id"
             )
+        validate_source(s, f"{prefix}sources")
     v.json_document(m.sources, f"{prefix}sources")
-    v.execution(m.execution, f"{prefix}execution")
+    m.execution = normalize_execution(m.execution, f"{prefix}execution")
     if m.tool_calls is not None:
         if not isinstance(m.tool_calls, list) or not all(isinstance(t, dict) for t in m.tool_calls):
             raise ValidationFailed(
@@ -95,6 +98,7 @@ async def append_message(
     """Append inside an open unit of work: bump the conversation row (which serialises writers
     of one conversation and yields the next seq), then insert. A rollback undoes both."""
     token_count = m.token_count if m.token_count is not None else tokens.count(m.content)
+    used = usage_tokens(token_count, m.execution)
     now = utcnow()
     # created_at never goes backwards within a conversation, so seq order == time order.
     bump = (
@@ -103,7 +107,7 @@ async def append_message(
         .values(
             last_seq=C.last_seq + 1,
             message_count=C.message_count + 1,
-            total_tokens=C.total_tokens + (token_count or 0),
+            total_tokens=C.total_tokens + used,
             last_message_at=case(
                 (and_(C.last_message_at.is_not(None), C.last_message_at > now), C.last_message_at),
                 else_=now,
@@ -140,6 +144,7 @@ async def append_message(
     }
     row = (await uow.conn.execute(insert(messages).values(values).returning(*messages.c))).one()
     message = MessageRecord.from_row(row)
+    await write_sources(uow, message)
     uow.add_event(MessageAdded(message, conversation.agent_id, conversation.user_id))
     return message, conversation
 
@@ -156,6 +161,8 @@ async def add_message(
     first message and writes nothing. With `uow` it joins the caller's transaction."""
     conversation_id = v.uuid_id(conversation_id, "conversation_id")
     m = validate_new_message(m)
+    if m.token_count is None:  # counted before the transaction: no row lock held meanwhile
+        m.token_count = await tokens.count_async(m.content)
     for _ in range(3):
         try:
             async with db.transaction(uow) as tx:

@@ -138,25 +138,6 @@ def positive(value: int | None, field: str, maximum: int = MAX_INT) -> int | Non
     return value
 
 
-EXECUTION_COUNTERS = (
-    "iterations",
-    "execution_time_ms",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-)
-
-
-def execution(value: dict[str, Any] | None, field: str = "execution") -> dict[str, Any] | None:
-    """What an agent execution reported: a JSON object whose counters are non-negative."""
-    if value is None:
-        return None
-    json_object(value, field)
-    for name in EXECUTION_COUNTERS:
-        non_negative(value.get(name), f"{field}.{name}")
-    return value
-
-
 def participants(values: list[dict[str, Any]], field: str = "participants") -> list[dict[str, Any]]:
     if len(values) > MAX_PARTICIPANTS:
         raise ValidationFailed(f"{field} may hold at most {MAX_PARTICIPANTS}", field=field)

@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from conversation_service.models.conversation import Conversation, ConversationTag
 from conversation_service.models.message import Message
+from conversation_service.models.source import MessageSource
 from conversation_service.models.state import ConversationState
 
 metadata = SQLModel.metadata
@@ -12,15 +13,18 @@ conversations = Conversation.__table__  # type: ignore[attr-defined]
 conversation_tags = ConversationTag.__table__  # type: ignore[attr-defined]
 messages = Message.__table__  # type: ignore[attr-defined]
 conversation_state = ConversationState.__table__  # type: ignore[attr-defined]
+message_sources = MessageSource.__table__  # type: ignore[attr-defined]
 
 __all__ = [
     "Conversation",
     "ConversationState",
     "ConversationTag",
     "Message",
+    "MessageSource",
     "conversation_state",
     "conversation_tags",
     "conversations",
+    "message_sources",
     "messages",
     "metadata",
 ]

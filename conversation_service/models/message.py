@@ -40,6 +40,15 @@ class Message(SQLModel, table=True):
         ),
         Index("ix_messages_tenant_created", "tenant_id", "created_at"),
         Index("ix_messages_tenant_agent_created", "tenant_id", "agent_id", "created_at"),
+        # Context building pins system messages: found without scanning the history.
+        Index(
+            "ix_messages_tenant_conversation_system",
+            "tenant_id",
+            "conversation_id",
+            "seq",
+            postgresql_where=text("role = 'system'"),
+            sqlite_where=text("role = 'system'"),
+        ),
     )
 
     tenant_id: str = Field(sa_column=Column(String(64), primary_key=True))

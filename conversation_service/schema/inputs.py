@@ -222,6 +222,9 @@ class ConversationFilter:
     any_tags: list[str] | None = strawberry.field(
         default=None, description="conversations having ANY of these tags"
     )
+    metadata: JSON | None = strawberry.field(
+        default=None, description="conversations whose metadata contains this JSON object"
+    )
 
     def to_query(self) -> commands.ConversationQuery:
         return commands.ConversationQuery(
@@ -233,4 +236,5 @@ class ConversationFilter:
             to_date=self.to_date,
             tags=list(self.tags) if self.tags is not None else None,
             any_tags=list(self.any_tags) if self.any_tags is not None else None,
+            metadata=self.metadata,
         )

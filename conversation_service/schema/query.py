@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import strawberry
 
-from conversation_service.resolvers import conversations, messages, state
+from conversation_service.resolvers import agents, conversations, messages, state
+from conversation_service.schema.agent_types import (
+    AgentUsage,
+    ConversationContext,
+    MessageSearchConnection,
+)
 from conversation_service.schema.types import (
     Conversation,
     ConversationConnection,
@@ -28,4 +33,21 @@ class Query:
     )
     conversation_state: StateEntry | None = strawberry.field(
         resolver=state.conversation_state, description="A live state entry; null when absent."
+    )
+    conversation_context: ConversationContext = strawberry.field(
+        resolver=agents.conversation_context,
+        description="The newest messages that fit maxTokens / maxMessages (defaults: the "
+        "model's window, the tenant tier's message limit); system messages pinned.",
+    )
+    messages_by_source: MessageConnection = strawberry.field(
+        resolver=agents.messages_by_source,
+        description="Every message that cited a RAG document, oldest first.",
+    )
+    agent_usage: AgentUsage = strawberry.field(
+        resolver=agents.agent_usage,
+        description="Messages and tokens of an agent's conversations in a period.",
+    )
+    search_messages: MessageSearchConnection = strawberry.field(
+        resolver=agents.search_messages,
+        description="Full-text search over message content, best match first.",
     )

@@ -191,9 +191,14 @@ class MessageConnection:
     nodes: list[Message]
     page_info: PageInfo
     total_count: int
+    cursors: strawberry.Private[list[str] | None] = None  # when not seq cursors (by source)
 
     @strawberry.field
     def edges(self) -> list[MessageEdge]:
+        if self.cursors is not None:
+            return [
+                MessageEdge(cursor=c, node=n) for c, n in zip(self.cursors, self.nodes, strict=True)
+            ]
         return [MessageEdge(cursor=message_cursor(n.seq), node=n) for n in self.nodes]
 
     @classmethod

@@ -1,0 +1,109 @@
+import pytest
+
+from conversation_service.domain.commands import ConversationQuery
+from conversation_service.domain.conversations import count_conversations, list_conversations
+from conversation_service.domain.errors import ValidationFailed
+from conversation_service.domain.pagination import ConversationPage
+from conversation_service.domain.search import SearchQuery, count_search, search_messages
+from tests.domain.helpers import add, conversation, msg
+
+
+async def test_ranked_with_highlighted_snippets(db, tenant) -> None:
+    cid = await conversation(db, tenant, agent_id="billing")
+    once = await add(
+        db, tenant, cid, msg("user", "My invoice from March looks wrong, can you check it?")
+    )
+    twice = await add(
+        db, tenant, cid, msg("assistant", "Invoice 42: the invoice total was corrected.")
+    )
+    await add(db, tenant, cid, msg("user", "thanks, nothing else"))
+    result = await search_messages(db, tenant, SearchQuery("invoice"))
+    assert [h.message.id for h in result.hits] == [twice.id, once.id]
+    assert result.hits[0].rank > result.hits[1].rank > 0
+    assert "<b>Invoice</b>" in result.hits[0].snippet
+    assert "<b>invoice</b>" in result.hits[1].snippet
+    assert await count_search(db, tenant, SearchQuery("invoice")) == 2
+    both = await search_messages(db, tenant, SearchQuery("invoice march"))  # all words must match
+    assert [h.message.id for h in both.hits] == [once.id]
+
+
+async def test_tenant_isolation_and_filters(db, tenant) -> None:
+    other_tenant = "t-o-" + tenant
+    mine = await conversation(db, tenant, agent_id="a1")
+    mine2 = await conversation(db, tenant, agent_id="a2")
+    theirs = await conversation(db, other_tenant, agent_id="a1")
+    m1 = await add(db, tenant, mine, msg("user", "reembolso del pedido"))
+    m2 = await add(db, tenant, mine2, msg("user", "otro reembolso"))
+    await add(db, other_tenant, theirs, msg("user", "reembolso ajeno"))
+    ids = lambda r: {h.message.id for h in r.hits}  # noqa: E731
+    assert ids(await search_messages(db, tenant, SearchQuery("reembolso"))) == {m1.id, m2.id}
+    assert ids(
+        await search_messages(db, tenant, SearchQuery("reembolso", conversation_id=mine))
+    ) == {m1.id}
+    assert ids(await search_messages(db, tenant, SearchQuery("reembolso", agent_id="a2"))) == {
+        m2.id
+    }
+    assert ids(await search_messages(db, tenant, SearchQuery("ajeno"))) == set()
+    late = SearchQuery("reembolso", from_date=m2.created_at)
+    assert m2.id in ids(await search_messages(db, tenant, late))
+
+
+async def test_keyset_pages_cover_every_match_once(db, tenant) -> None:
+    cid = await conversation(db, tenant)
+    for i in range(7):
+        await add(db, tenant, cid, msg("user", "token " * (i % 3 + 1) + f"filler number{i}"))
+    seen: list[str] = []
+    after = None
+    pages = 0
+    while True:
+        page = await search_messages(db, tenant, SearchQuery("token"), first=3, after=after)
+        seen.extend(h.message.id for h in page.hits)
+        ranks = [h.rank for h in page.hits]
+        assert ranks == sorted(ranks, reverse=True)
+        pages += 1
+        if not page.has_next:
+            break
+        after = page.hits[-1].cursor
+    assert len(seen) == len(set(seen)) == 7
+    assert pages == 3
+
+
+async def test_query_input(db, tenant) -> None:
+    with pytest.raises(ValidationFailed) as e:
+        await search_messages(db, tenant, SearchQuery("   "))
+    assert e.value.field == "query"
+    # operators and quotes are plain text, never a syntax error
+    cid = await conversation(db, tenant)
+    await add(db, tenant, cid, msg("user", 'he said "NEAR" OR not'))
+    assert len((await search_messages(db, tenant, SearchQuery('"near" OR (*'))).hits) == 1
+    assert (await search_messages(db, tenant, SearchQuery("?!"))).hits == []
+    with pytest.raises(ValidationFailed):
+        await search_messages(db, tenant, SearchQuery("x"), after="nope")
+
+
+async def test_conversation_metadata_containment(db, tenant) -> None:
+    a = await conversation(
+        db,
+        tenant,
+        metadata={"channel": "web", "vip": True, "lang": {"ui": "es"}, "n": 3, "tags": ["x", "y"]},
+    )
+    b = await conversation(db, tenant, metadata={"channel": "whatsapp", "vip": False})
+    await conversation(db, "t-m-" + tenant, metadata={"channel": "web"})
+
+    async def ids(meta) -> set[str]:
+        q = ConversationQuery(metadata=meta)
+        page = await list_conversations(db, tenant, q, ConversationPage(first=50))
+        assert await count_conversations(db, tenant, ConversationQuery(metadata=meta)) == len(
+            page.items
+        )
+        return {c.id for c in page.items}
+
+    assert await ids({"channel": "web"}) == {a}
+    assert await ids({"vip": False}) == {b}
+    assert await ids({"lang": {"ui": "es"}}) == {a}
+    assert await ids({"n": 3, "channel": "web"}) == {a}
+    assert await ids({"tags": ["y"]}) == {a}
+    assert await ids({"channel": "sms"}) == set()
+    assert await ids({}) == {a, b}
+    with pytest.raises(ValidationFailed):
+        await ids({'we"ird': 1})
