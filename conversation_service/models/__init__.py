@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from conversation_service.models.conversation import Conversation, ConversationTag
+from conversation_service.models.crm_sync import CrmSync
 from conversation_service.models.message import Message
 from conversation_service.models.state import ConversationState
 
@@ -12,15 +13,18 @@ conversations = Conversation.__table__  # type: ignore[attr-defined]
 conversation_tags = ConversationTag.__table__  # type: ignore[attr-defined]
 messages = Message.__table__  # type: ignore[attr-defined]
 conversation_state = ConversationState.__table__  # type: ignore[attr-defined]
+crm_sync = CrmSync.__table__  # type: ignore[attr-defined]
 
 __all__ = [
     "Conversation",
     "ConversationState",
     "ConversationTag",
+    "CrmSync",
     "Message",
     "conversation_state",
     "conversation_tags",
     "conversations",
+    "crm_sync",
     "messages",
     "metadata",
 ]
