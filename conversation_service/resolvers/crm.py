@@ -34,6 +34,8 @@ CRM_WARNING = "CRM_UNAVAILABLE"
 
 
 def _add_warnings(ctx: GraphQLContext, messages: list[str]) -> None:
+    if not messages:
+        return
     warnings: list[dict[str, Any]] = ctx.extensions.setdefault("warnings", [])
     for m in messages:
         entry = {"code": CRM_WARNING, "message": m}
