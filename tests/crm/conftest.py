@@ -88,8 +88,9 @@ async def runner(container: Container) -> AsyncIterator[Callable[..., Awaitable[
             await r.stop()
 
 
-async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Wait for a condition (checked every 20 ms) or fail after `timeout` seconds."""
-    async with asyncio.timeout(timeout):
-        while not await predicate():
+async def wait_until(predicate: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    """Wait for a condition (checked every 20 ms) or fail after `within` seconds. The condition
+    lives in the database or another component, so there is no event to wait on."""
+    async with asyncio.timeout(within):
+        while not await predicate():  # noqa: ASYNC110
             await asyncio.sleep(0.02)

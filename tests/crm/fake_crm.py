@@ -121,7 +121,8 @@ class FakeCrm:
             return early or Response(status_code=500)
         body = await request.json()
         f = body["filterGroups"][0]["filters"][0]
-        assert f["propertyName"] == "email" and f["operator"] == "EQ"
+        assert f["propertyName"] == "email"
+        assert f["operator"] == "EQ"
         hits = [self._hs(c) for c in acc.customers.values() if c.get("email") == f["value"]]
         return JSONResponse({"total": len(hits), "results": hits[: body.get("limit", 10)]})
 
@@ -149,7 +150,7 @@ async def start_fake_crm() -> tuple[FakeCrm, uvicorn.Server, asyncio.Task[None]]
     )
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110  (uvicorn exposes no event for it)
             await asyncio.sleep(0.01)
     fake.url = f"http://127.0.0.1:{port}"
     return fake, server, task

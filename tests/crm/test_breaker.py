@@ -45,10 +45,12 @@ async def test_opens_after_threshold_fails_fast_and_recovers() -> None:
 
     with pytest.raises(CrmCircuitOpen) as info:
         await b.call(counted)
-    assert calls == 0 and info.value.retry_at == 110.0
+    assert calls == 0
+    assert info.value.retry_at == 110.0
     clock.now = 110.0
     assert b.state is BreakerState.HALF_OPEN
-    assert await b.call(counted) == "ok" and calls == 1
+    assert await b.call(counted) == "ok"
+    assert calls == 1
     assert b.state is BreakerState.CLOSED
 
 

@@ -31,11 +31,15 @@ def test_json_and_yaml_files_with_wildcard(tmp_path) -> None:
     for path in (j, y):
         d = load_crm_directory(str(path))
         a = d.for_tenant("tenant-a")
-        assert a is not None and a.base_url == "https://crm.example/api"
-        assert a.field_map == {"email": "customer_email"} and a.token.reveal() == TOKEN
+        assert a is not None
+        assert a.base_url == "https://crm.example/api"
+        assert a.field_map == {"email": "customer_email"}
+        assert a.token.reveal() == TOKEN
         other = d.for_tenant("tenant-b")
-        assert other is not None and other.connector == "hubspot"
-        assert other.base_url == "https://api.hubapi.com" and other.key == "*"
+        assert other is not None
+        assert other.connector == "hubspot"
+        assert other.base_url == "https://api.hubapi.com"
+        assert other.key == "*"
     d.set("*", None)
     assert d.for_tenant("tenant-b") is None  # no entry and no "*": no CRM
 
@@ -44,7 +48,8 @@ def test_token_never_printed(caplog) -> None:
     config = CrmConfig.parse("t", {"connector": "http", "base_url": "http://x", "token": TOKEN})
     caplog.set_level(logging.DEBUG)
     logging.getLogger("t").info("config %s %r", config, config)
-    assert TOKEN not in repr(config) and TOKEN not in str(config)
+    assert TOKEN not in repr(config)
+    assert TOKEN not in str(config)
     assert TOKEN not in caplog.text
     assert str(Secret(TOKEN)) == "***"
 
@@ -55,13 +60,17 @@ def test_token_never_printed(caplog) -> None:
         ({"connector": "sap", "token": TOKEN}, "connector"),
         ({"connector": "http", "token": TOKEN}, "base_url"),
         ({"connector": "http", "base_url": "http://x", "token": ""}, "token"),
-        ({"connector": "http", "base_url": "http://x", "token": TOKEN, "timeout_s": -1}, "timeout_s"),
+        (
+            {"connector": "http", "base_url": "http://x", "token": TOKEN, "timeout_s": -1},
+            "timeout_s",
+        ),
     ],
 )
 def test_invalid_entries_are_rejected_without_the_token(raw, message) -> None:
     with pytest.raises(CrmConfigError) as info:
         CrmConfig.parse("t", raw)
-    assert message in str(info.value) and TOKEN not in str(info.value)
+    assert message in str(info.value)
+    assert TOKEN not in str(info.value)
 
 
 def test_bad_yaml_error_does_not_quote_the_token(tmp_path) -> None:
@@ -79,5 +88,8 @@ def test_service_gives_each_entry_its_own_client() -> None:
     d.set("*", CrmConfig.parse("*", {"connector": "hubspot", "token": "y"}))
     s = CrmService(d)
     a, b, c = s.client_for("a"), s.client_for("b"), s.client_for("c")
-    assert a is not None and b is not None and c is not None
-    assert a[1] is not b[1] and b[1] is c[1]  # "*" tenants share one client and breaker
+    assert a is not None
+    assert b is not None
+    assert c is not None
+    assert a[1] is not b[1]
+    assert b[1] is c[1]

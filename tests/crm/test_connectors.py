@@ -41,11 +41,15 @@ async def test_generic_connector_lookups_field_map_and_push(fake_crm) -> None:
         assert await client.get_customer_by_email("nobody@x.io") is None
         crm_id = await client.push_conversation(conversation("c1", "ana@x.io"))
         key = "7f1c3c1e-4b8a-4d53-9a51-3f8f3f6f2d10:3"
-        assert crm_id == f"crm-{key}" and acc.pushed[key] == 1
+        assert crm_id == f"crm-{key}"
+        assert acc.pushed[key] == 1
         body = acc.bodies[key]
-        assert body["customer_email"] == "ana@x.io" and "email" not in body  # ours -> theirs
-        assert body["last_seq"] == 3 and body["summary"] == "Refund asked"
-        assert body["started_at"] == NOW.isoformat() and body["tenant_id"] == "t1"
+        assert body["customer_email"] == "ana@x.io"
+        assert "email" not in body
+        assert body["last_seq"] == 3
+        assert body["summary"] == "Refund asked"
+        assert body["started_at"] == NOW.isoformat()
+        assert body["tenant_id"] == "t1"
     finally:
         await client.aclose()
 
@@ -57,14 +61,17 @@ async def test_hubspot_contact_lookup_and_note_on_the_contact(fake_crm) -> None:
     client = make_client(crm_config(fake_crm, token, "t1", connector="hubspot"))
     try:
         c = await client.get_customer_by_id("501")
-        assert c is not None and c["id"] == "501" and c["name"] == "Bo Li"
+        assert c is not None
+        assert c["id"] == "501"
+        assert c["name"] == "Bo Li"
         assert (await client.get_customer_by_email("bo@x.io")) == c
         assert await client.get_customer_by_email("no@x.io") is None
         assert await client.get_customer_by_id("999") is None
         # no customer id: the contact is found by e-mail, then the note is associated to it
         note = await client.push_conversation(conversation(None, "bo@x.io", seq=7))
         key = "7f1c3c1e-4b8a-4d53-9a51-3f8f3f6f2d10:7"
-        assert note == f"note-{key}" and acc.pushed[key] == 1
+        assert note == f"note-{key}"
+        assert acc.pushed[key] == 1
         body = acc.bodies[key]
         assert body["associations"][0]["to"]["id"] == "501"
         assert "Refund asked" in body["properties"]["hs_note_body"]
@@ -103,6 +110,7 @@ async def test_failures_are_typed_and_never_show_the_token(fake_crm, caplog, con
     finally:
         await client.aclose()
     for e in errors:
-        assert token not in str(e) and token not in repr(e)
-        assert e.__cause__ is None and e.__context__ is None or token not in str(e.__context__)
+        assert token not in str(e)
+        assert token not in repr(e)
+        assert (e.__cause__ is None and e.__context__ is None) or token not in str(e.__context__)
     assert token not in caplog.text

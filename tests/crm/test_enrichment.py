@@ -11,7 +11,9 @@ from conversation_service.domain.crm_customers import lookup_customer
 from tests.conftest import GQL
 from tests.crm.conftest import crm_config, new_token
 
-CREATE = """mutation($input: CreateConversationInput!) { createConversation(input: $input) { id } }"""
+CREATE = (
+    """mutation($input: CreateConversationInput!) { createConversation(input: $input) { id } }"""
+)
 LIST = """{ conversations(first: 20) { nodes { id customer crmSync { status error } } } }"""
 ONE = """query($id: ID!) { conversation(id: $id) { customer } }"""
 
@@ -32,7 +34,8 @@ async def test_list_costs_one_crm_call_per_distinct_customer_then_hits_cache(
     await create(gql, customerInfo={"email": "bo@x.io"})
     await create(gql)  # no link: no call
     body = await gql(LIST)
-    assert "errors" not in body and "extensions" not in body
+    assert "errors" not in body
+    assert "extensions" not in body
     names = sorted(
         (n["customer"] or {}).get("name", "-") for n in body["data"]["conversations"]["nodes"]
     )
@@ -53,7 +56,8 @@ async def test_slow_or_down_crm_gives_null_and_a_warning(gql: GQL, crm_tenant) -
     assert "errors" not in body
     assert body["data"]["conversation"]["customer"] is None
     [warning] = body["extensions"]["warnings"]
-    assert warning["code"] == "CRM_UNAVAILABLE" and "timed out" in warning["message"]
+    assert warning["code"] == "CRM_UNAVAILABLE"
+    assert "timed out" in warning["message"]
     acc.mode = "fail"
     body = await gql(ONE, {"id": cid})
     assert body["data"]["conversation"]["customer"] is None
@@ -125,10 +129,13 @@ async def test_lookup_customer_for_agents_and_redis_cache(
             assert (await lookup_customer(service, crm_tenant.tenant, record))["id"] == "r1"
         assert crm_tenant.account.lookups() == before + 1
         keys = [k async for k in redis.scan_iter(f"nooble4:{env}:*")]
-        assert len(keys) == 1 and crm_tenant.tenant.encode() in keys[0]
+        assert len(keys) == 1
+        assert crm_tenant.tenant.encode() in keys[0]
         assert 0 < await redis.pttl(keys[0]) <= 300_000
         # another process (a second service on the same Redis) hits the same cache
-        peer = CrmService(CrmDirectory({crm_tenant.tenant: crm_tenant.config}), redis=redis, env=env)
+        peer = CrmService(
+            CrmDirectory({crm_tenant.tenant: crm_tenant.config}), redis=redis, env=env
+        )
         assert (await lookup_customer(peer, crm_tenant.tenant, record))["id"] == "r1"
         assert crm_tenant.account.lookups() == before + 1
         await peer.aclose()
