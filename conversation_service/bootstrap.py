@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conversation_service.adapters.broadcast import MemoryBroadcast
+from conversation_service.adapters.crm import CrmService, attach, load_crm_directory
 from conversation_service.adapters.database import Database, create_engine
 from conversation_service.adapters.events import BroadcastPublisher
 from conversation_service.config import Settings
@@ -20,8 +21,11 @@ class Container:
     db: Database
     broadcast: Any
     redis: Any = None
+    crm: CrmService | None = None
 
     async def close(self) -> None:
+        if self.crm is not None:
+            await self.crm.aclose()
         await self.broadcast.disconnect()
         if self.redis is not None:
             await self.redis.aclose()
@@ -50,4 +54,8 @@ async def build_container(settings: Settings) -> Container:
         import redis.asyncio as aioredis
 
         redis = aioredis.from_url(settings.redis_url)
-    return Container(settings=settings, db=db, broadcast=broadcast, redis=redis)
+    crm = CrmService(
+        load_crm_directory(settings.crm_config_file), redis=redis, env=settings.nooble_env
+    )
+    attach(db, crm)  # domain functions that get only `db` reach the CRM through it
+    return Container(settings=settings, db=db, broadcast=broadcast, redis=redis, crm=crm)

@@ -113,6 +113,15 @@ class Settings:
     default_context_tokens: int | None = None
     search_language: str = "simple"
     search_max_candidates: int = 1000
+    # CRM (see the CRM section of README.md)
+    crm_config_file: str | None = None
+    crm_sync_runner: bool = True
+    crm_sync_poll_s: float = 1.0
+    crm_sync_batch: int = 16
+    crm_sync_max_attempts: int = 8
+    crm_sync_backoff_s: float = 2.0
+    crm_sync_backoff_max_s: float = 300.0
+    crm_sync_lease_s: float = 60.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -145,6 +154,14 @@ class Settings:
             default_context_tokens=_int(e, "DEFAULT_CONTEXT_TOKENS", 0) or None,
             search_language=search_language(e),
             search_max_candidates=_int(e, "SEARCH_MAX_CANDIDATES", 1000),
+            crm_config_file=e.get("CRM_CONFIG_FILE") or None,
+            crm_sync_runner=(e.get("CRM_SYNC_RUNNER") or "true").lower() in {"1", "true", "yes"},
+            crm_sync_poll_s=_float(e, "CRM_SYNC_POLL_S", 1.0),
+            crm_sync_batch=_int(e, "CRM_SYNC_BATCH", 16),
+            crm_sync_max_attempts=_int(e, "CRM_SYNC_MAX_ATTEMPTS", 8),
+            crm_sync_backoff_s=_float(e, "CRM_SYNC_BACKOFF_S", 2.0),
+            crm_sync_backoff_max_s=_float(e, "CRM_SYNC_BACKOFF_MAX_S", 300.0),
+            crm_sync_lease_s=_float(e, "CRM_SYNC_LEASE_S", 60.0),
         )
 
     def with_(self, **changes: object) -> Settings:

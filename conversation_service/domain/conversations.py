@@ -220,6 +220,10 @@ async def update_conversation(
             if changes.tags:
                 await _write_tags(tx.conn, tenant_id, conversation_id, values["tags"])
         record = ConversationRecord.from_row(row)
+        if changes.status is not UNSET:
+            from conversation_service.domain.crm_sync import sync_on_status_change
+
+            await sync_on_status_change(db, tx, record)
         tx.add_event(ConversationChanged(record))
     return record
 

@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from conversation_service.models.conversation import Conversation, ConversationTag
+from conversation_service.models.crm_sync import CrmSync
 from conversation_service.models.message import Message
 from conversation_service.models.source import MessageSource
 from conversation_service.models.state import ConversationState
@@ -14,16 +15,19 @@ conversation_tags = ConversationTag.__table__  # type: ignore[attr-defined]
 messages = Message.__table__  # type: ignore[attr-defined]
 conversation_state = ConversationState.__table__  # type: ignore[attr-defined]
 message_sources = MessageSource.__table__  # type: ignore[attr-defined]
+crm_sync = CrmSync.__table__  # type: ignore[attr-defined]
 
 __all__ = [
     "Conversation",
     "ConversationState",
     "ConversationTag",
+    "CrmSync",
     "Message",
     "MessageSource",
     "conversation_state",
     "conversation_tags",
     "conversations",
+    "crm_sync",
     "message_sources",
     "messages",
     "metadata",

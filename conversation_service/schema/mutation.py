@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from conversation_service.resolvers import conversations, messages, state
-from conversation_service.schema.types import Conversation, Message, StateEntry
+from conversation_service.resolvers import conversations, crm, messages, state
+from conversation_service.schema.types import Conversation, CrmSync, Message, StateEntry
 
 
 @strawberry.type
@@ -24,4 +24,8 @@ class Mutation:
     update_conversation_state: StateEntry = strawberry.mutation(
         resolver=state.update_conversation_state,
         description="Compare-and-set with expectedVersion; value null deletes the key.",
+    )
+    sync_conversation_to_crm: CrmSync = strawberry.mutation(
+        resolver=crm.sync_conversation_to_crm,
+        description="Queues a sync of the conversation to the tenant's CRM; PENDING until done.",
     )

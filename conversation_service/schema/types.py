@@ -16,6 +16,7 @@ from conversation_service.schema.scalars import JSON
 
 if TYPE_CHECKING:
     from conversation_service.domain.conversations import ConversationSlice
+    from conversation_service.domain.crm_sync import CrmSyncRecord
     from conversation_service.domain.messages import MessageSlice
 
 
@@ -119,6 +120,27 @@ class StateEntry:
             version=r.version,
             expires_at=r.expires_at,
             updated_at=r.updated_at,
+        )
+
+
+@strawberry.type(description="Where the conversation stands with the tenant's CRM.")
+class CrmSync:
+    status: str = strawberry.field(description="NONE, PENDING, SYNCED or FAILED")
+    last_synced_seq: int | None
+    synced_at: datetime | None
+    attempts: int = strawberry.field(
+        description="push attempts for the newest requested seq, the successful one included"
+    )
+    error: str | None
+
+    @classmethod
+    def from_record(cls, r: CrmSyncRecord) -> CrmSync:
+        return cls(
+            status=r.status.value.upper(),
+            last_synced_seq=r.last_synced_seq,
+            synced_at=r.synced_at,
+            attempts=r.attempts,
+            error=r.error,
         )
 
 
@@ -276,6 +298,22 @@ class Conversation:
             if entry.key == key:
                 return entry
         return None
+
+    @strawberry.field(
+        description="The linked customer from the tenant's CRM (crmReferences.customer_id, else "
+        "customerInfo.email), cached; null when none or unreachable (see extensions.warnings)."
+    )
+    async def customer(self, info: strawberry.Info) -> JSON | None:
+        from conversation_service.resolvers.crm import load_customer
+
+        customer: JSON | None = await load_customer(info, self.record)
+        return customer
+
+    @strawberry.field(description="Sync state with the tenant's CRM.")
+    async def crm_sync(self, info: strawberry.Info) -> CrmSync:
+        from conversation_service.resolvers.crm import load_crm_sync
+
+        return await load_crm_sync(info, self.record.id)
 
     @classmethod
     def from_record(cls, r: ConversationRecord) -> Conversation:

@@ -58,6 +58,11 @@ def create_app(
         holder["c"] = c
         app.state.container = c
         worker = None
+        crm_runner = None
+        if c.settings.crm_sync_runner and c.crm is not None and c.crm.directory.configured:
+            from conversation_service.crm_runner import start_crm_sync_runner
+
+            crm_runner = await start_crm_sync_runner(c)
         if with_worker:
             from conversation_service.worker.runner import start_worker
 
@@ -68,6 +73,8 @@ def create_app(
             await subscriptions.shutdown()
             if worker is not None:
                 await worker.stop()
+            if crm_runner is not None:
+                await crm_runner.stop()
             if own:
                 await c.close()
 
