@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from conversation_service.models.conversation import Conversation, ConversationTag
 from conversation_service.models.message import Message
 from conversation_service.models.state import ConversationState
+from conversation_service.models.worker_action import WorkerAction
 
 metadata = SQLModel.metadata
 
@@ -12,15 +13,18 @@ conversations = Conversation.__table__  # type: ignore[attr-defined]
 conversation_tags = ConversationTag.__table__  # type: ignore[attr-defined]
 messages = Message.__table__  # type: ignore[attr-defined]
 conversation_state = ConversationState.__table__  # type: ignore[attr-defined]
+worker_actions = WorkerAction.__table__  # type: ignore[attr-defined]
 
 __all__ = [
     "Conversation",
     "ConversationState",
     "ConversationTag",
     "Message",
+    "WorkerAction",
     "conversation_state",
     "conversation_tags",
     "conversations",
     "messages",
     "metadata",
+    "worker_actions",
 ]
