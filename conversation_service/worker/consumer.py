@@ -349,6 +349,8 @@ class Worker:
             attempt += 1
             try:
                 async with self._sem:
+                    if self._stopping.is_set():
+                        raise asyncio.CancelledError  # stopping: not started, stays pending
                     e.applying = True
                     outcome = await self.processor.apply(action, e.id)
                 return Finish(outcome=outcome, attempts=attempt)
