@@ -85,6 +85,7 @@ class Worker:
         self._tasks: dict[asyncio.Task[None], Entry] = {}
         self._slot = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._released: dict[str, asyncio.Event] = {}  # ordering key -> woken on release
         self._loops: list[asyncio.Task[None]] = []
         self._keys = KeyCache()
         self.started = asyncio.Event()
@@ -100,6 +101,7 @@ class Worker:
         self._loops = [
             asyncio.create_task(self._read_loop(), name="worker-read"),
             asyncio.create_task(self._claim_loop(), name="worker-claim"),
+            asyncio.create_task(self._release_loop(), name="worker-release"),
         ]
         await self.started.wait()
 
@@ -214,6 +216,28 @@ class Worker:
             except (RedisError, OSError) as exc:
                 log.warning("claiming actions failed (%s); retrying", exc)
 
+    async def _release_loop(self) -> None:
+        """Wake this process's entries waiting on a key that another consumer just released."""
+        while not self._stopping.is_set():
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.names.released)
+                while not self._stopping.is_set():
+                    msg = await pubsub.get_message(timeout=1.0)
+                    if msg is None:
+                        continue
+                    event = self._released.pop(text(msg["data"]), None)
+                    if event is not None:
+                        event.set()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("order notifications failed (%s); polling meanwhile", exc)
+                await self._backoff(1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
     async def _renew(self, idle: int) -> None:
         for stream, held in self._held.items():
             if held:
@@ -313,8 +337,12 @@ class Worker:
             if not blocked:
                 foreign_clear = True
                 continue
-            await asyncio.sleep(delay)
-            delay = min(1.0, delay * 2)
+            # Woken when another consumer releases this key (pub/sub); polling is the fallback
+            # because pub/sub may drop a notice.
+            released = self._released.setdefault(e.key or "", asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(released.wait(), delay)
+            delay = min(4 * self.settings.worker_order_poll_ms / 1000, delay * 2)
 
     # ----------------------------------------------------------------- processing
     async def _run(self, e: Entry, blockers: dict[str, str | None] | None) -> None:
@@ -436,6 +464,8 @@ class Worker:
                 if dead is not None:
                     pipe.xadd(self.names.dead, dead, maxlen=DEAD_MAXLEN, approximate=True)
                 pipe.xack(e.stream, self.names.group, e.id)
+                if e.key is not None:
+                    pipe.publish(self.names.released, e.key)
                 await pipe.execute()
                 self.processed += 1
                 return

@@ -37,6 +37,7 @@ class StreamNames:
     dead: str
     group: str
     consumer: str
+    released: str  # pub/sub channel: "an entry of this ordering key was acknowledged"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StreamNames:
@@ -49,4 +50,5 @@ class StreamNames:
             dead=dead_stream(env),
             group=group_name(),
             consumer=settings.worker_consumer_name or default_consumer_name(),
+            released=f"{PREFIX}:{env}:{SERVICE_NAME}:order:released",
         )

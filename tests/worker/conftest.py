@@ -50,9 +50,7 @@ class Wire:
 
     def pseudo_sync(self, action_type: str, data: dict[str, Any], **extra: Any) -> dict[str, Any]:
         corr = str(uuid.uuid4())
-        queue = (
-            f"nooble4:{self.env}:test_caller:responses:{action_type.replace('.', '_')}:{corr}"
-        )
+        queue = f"nooble4:{self.env}:test_caller:responses:{action_type.replace('.', '_')}:{corr}"
         return self.action(
             action_type, data, correlation_id=corr, callback_queue_name=queue, **extra
         )
@@ -64,9 +62,9 @@ class Wire:
     async def send_raw(self, fields: dict[str, Any]) -> str:
         return (await self.redis.xadd(self.stream, fields)).decode()
 
-    async def reply(self, action: dict[str, Any], timeout: float = 15) -> dict[str, Any]:
-        got = await self.redis.brpop([action["callback_queue_name"]], timeout=timeout)
-        assert got is not None, f"no reply to {action['action_type']} within {timeout}s"
+    async def reply(self, action: dict[str, Any], wait_s: float = 15) -> dict[str, Any]:
+        got = await self.redis.brpop([action["callback_queue_name"]], timeout=wait_s)
+        assert got is not None, f"no reply to {action['action_type']} within {wait_s}s"
         value: dict[str, Any] = orjson.loads(got[1])
         return value
 
@@ -75,9 +73,9 @@ class Wire:
         await self.send(a)
         return await self.reply(a)
 
-    async def drained(self, timeout: float = 20, stream: str | None = None) -> None:
+    async def drained(self, wait_s: float = 20, stream: str | None = None) -> None:
         """Every entry added so far was delivered and acknowledged."""
-        await wait_for(lambda: self._drained(stream or self.stream), timeout, "stream drained")
+        await wait_for(lambda: self._drained(stream or self.stream), wait_s, "stream drained")
 
     async def _drained(self, stream: str) -> bool:
         groups = await self.redis.xinfo_groups(stream)
@@ -92,9 +90,9 @@ class Wire:
 
 
 async def wait_for(
-    predicate: Callable[[], Awaitable[bool]], timeout: float, what: str = "condition"
+    predicate: Callable[[], Awaitable[bool]], wait_s: float, what: str = "condition"
 ) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + wait_s
     while True:
         if await predicate():
             return

@@ -30,15 +30,22 @@ async def test_create_pseudo_sync_and_retry_gets_same_answer(
     )
     await wire.send(a)
     first = await wire.reply(a)
-    assert first["success"] is True and first["error"] is None
+    assert first["success"] is True
+    assert first["error"] is None
     assert first["action_id"] == a["action_id"]
     assert first["correlation_id"] == a["correlation_id"]
-    assert first["task_id"] == a["task_id"] and first["tenant_id"] == tenant
+    assert first["task_id"] == a["task_id"]
+    assert first["tenant_id"] == tenant
     data = first["data"]
     assert data["id"] == data["conversation_id"] == cid
-    assert data["status"] == "active" and data["tags"] == ["x"]
+    assert data["status"] == "active"
+    assert data["tags"] == ["x"]
     # envelope fields fill what data leaves out
-    assert (data["user_id"], data["agent_id"], data["session_id"]) == ("user-1", "agent-1", "sess-1")
+    assert (data["user_id"], data["agent_id"], data["session_id"]) == (
+        "user-1",
+        "agent-1",
+        "sess-1",
+    )
 
     await wire.send(a)  # the same action again (a sender's retry / duplicate XADD)
     second = await wire.reply(a)
@@ -112,7 +119,8 @@ async def test_message_create_records_turns_on_first_use(
     a1, a2 = msgs[1], msgs[3]
     assert a1.id == simple["data"]["message_id"]
     assert a1.token_count == 7
-    assert a1.execution is not None and a1.execution["mode"] == "simple"
+    assert a1.execution is not None
+    assert a1.execution["mode"] == "simple"
     assert a1.execution["total_tokens"] == 37
     assert a1.execution["detail"]["query_service_response"]["response"].startswith("Retrieval")
     assert a1.sources == [
@@ -126,12 +134,13 @@ async def test_message_create_records_turns_on_first_use(
         }
     ]
     assert a2.execution is not None
-    assert a2.execution["iterations"] == 3 and a2.execution["execution_time_ms"] == 1250
+    assert a2.execution["iterations"] == 3
+    assert a2.execution["execution_time_ms"] == 1250
     assert a2.execution["detail"]["iterations_detail"][0]["action"] == "search"
     assert a2.processing_time_ms == 1250
     reply = await wire.call("conversation.get_context", {"session_id": "sess-1"})
     assert reply["success"] is True
-    assert [m["content"] for m in reply["data"]["messages"]][0] == "What is RAG?"
+    assert next(m["content"] for m in reply["data"]["messages"]) == "What is RAG?"
     assert reply["data"]["conversation_id"] == cid
 
 
@@ -155,25 +164,42 @@ async def test_add_message_update_state_sync_crm(
     callback = await wire.reply(cb)
     assert callback["action_type"] == "conversation.message_stored"
     assert callback["origin_service"] == "conversation_service"
-    for k in ("tenant_id", "session_id", "task_id", "agent_id", "user_id", "correlation_id", "trace_id"):
+    for k in (
+        "tenant_id",
+        "session_id",
+        "task_id",
+        "agent_id",
+        "user_id",
+        "correlation_id",
+        "trace_id",
+    ):
         assert callback[k] == cb[k]
     assert callback["action_id"] != cb["action_id"]
-    assert callback["data"]["role"] == "tool" and callback["data"]["seq"] == 1
+    assert callback["data"]["role"] == "tool"
+    assert callback["data"]["seq"] == 1
     assert callback["data"]["message_id"] == callback["data"]["id"]
 
     state = await wire.call(
         "conversation.update_state",
-        {"conversation_id": cid, "state_key": "step", "state_value": {"n": 1}, "state_type": "MEMORY"},
+        {
+            "conversation_id": cid,
+            "state_key": "step",
+            "state_value": {"n": 1},
+            "state_type": "MEMORY",
+        },
     )
     assert state["success"] is True
-    assert state["data"]["key"] == "step" and state["data"]["value"] == {"n": 1}
-    assert state["data"]["state_type"] == "memory" and state["data"]["version"] == 1
+    assert state["data"]["key"] == "step"
+    assert state["data"]["value"] == {"n": 1}
+    assert state["data"]["state_type"] == "memory"
+    assert state["data"]["version"] == 1
 
     conflict = await wire.call(
         "conversation.update_state",
         {"conversation_id": cid, "key": "step", "value": 2, "expected_version": 7},
     )
-    assert conflict["success"] is False and conflict["data"] is None
+    assert conflict["success"] is False
+    assert conflict["data"] is None
     assert conflict["error"]["error_code"] == "CONFLICT"
 
     bad = await wire.call("conversation.add_message", {"conversation_id": cid, "role": "user"})
@@ -205,7 +231,12 @@ async def test_legacy_session_actions(
     wire: Wire, start_worker: StartWorker, db: Any, tenant: str
 ) -> None:
     await start_worker()
-    for role, content in [("system", "be brief"), ("user", "hi"), ("assistant", "hello"), ("user", "bye")]:
+    for role, content in [
+        ("system", "be brief"),
+        ("user", "hi"),
+        ("assistant", "hello"),
+        ("user", "bye"),
+    ]:
         await wire.send(
             wire.action(
                 "conversation.save_message",
@@ -227,12 +258,14 @@ async def test_legacy_session_actions(
         assert ctx["data"]["truncated"] is False
 
     empty = await wire.call("conversation.get_context", {"session_id": "never-seen"})
-    assert empty["data"]["messages"] == [] and empty["data"]["conversation_id"] is None
+    assert empty["data"]["messages"] == []
+    assert empty["data"]["conversation_id"] is None
 
     closed = await wire.call("conversation.session_closed", {"session_id": "sess-1"})
     assert closed["data"]["closed"] == 1
     conv = closed["data"]["conversations"][0]
-    assert conv["status"] == "completed" and "session_closed_at" in conv["metadata"]
+    assert conv["status"] == "completed"
+    assert "session_closed_at" in conv["metadata"]
     again = await wire.call("conversation.session_closed", {"session_id": "sess-1"})
     assert again["data"]["closed"] == 0
 
@@ -251,7 +284,8 @@ async def test_unknown_and_malformed_entries(
     del broken["tenant_id"]
     await wire.send(broken)
     reply = await wire.reply(broken)  # the caller hears about it instead of timing out
-    assert reply["success"] is False and reply["error"]["error_code"] == "VALIDATION_ERROR"
+    assert reply["success"] is False
+    assert reply["error"]["error_code"] == "VALIDATION_ERROR"
     assert "tenant_id" in reply["error"]["message"]
     bad_tenant = await wire.call("conversation.create", {}, tenant_id="bad tenant!")
     assert bad_tenant["error"]["error_code"] == "VALIDATION_ERROR"
