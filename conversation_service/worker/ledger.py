@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conversation_service.adapters.database import Database, UnitOfWork
@@ -65,13 +66,19 @@ async def record(
     entry_id: str | None,
     conversation_id: str | None,
     result: Recorded,
-) -> None:
-    """Inside the action's transaction; a concurrent duplicate makes the commit fail (PK)."""
-    await uow.conn.execute(
-        insert(worker_actions).values(
-            _values(tenant_id, action_id, action_type, entry_id, conversation_id, result)
-        )
-    )
+) -> bool:
+    """Inside the action's transaction. False when the action is already recorded (then the
+    caller rolls its transaction back); on PostgreSQL a concurrent duplicate waits for the
+    first one's commit and then sees it. One statement: no lookup before the work, because
+    duplicates are rare and the rollback undoes whatever they did."""
+    values = _values(tenant_id, action_id, action_type, entry_id, conversation_id, result)
+    stmt: Any
+    if uow.dialect == "postgresql":
+        stmt = pg_insert(worker_actions).values(values).on_conflict_do_nothing()
+    else:
+        stmt = sqlite_insert(worker_actions).values(values).on_conflict_do_nothing()
+    done = await uow.conn.execute(stmt.returning(W.action_id))
+    return done.first() is not None
 
 
 async def record_failure(
@@ -84,11 +91,9 @@ async def record_failure(
 ) -> Recorded:
     """A rejected action (validation, not found...) is recorded on its own: it changed nothing,
     but a retry must get the same answer. Returns what is recorded (the first answer wins)."""
-    try:
-        async with db.transaction() as tx:
-            await record(tx, tenant_id, action_id, action_type, entry_id, None, result)
-        return result
-    except IntegrityError:
-        async with db.read() as conn:
-            found = await lookup(conn, tenant_id, action_id)
-        return found or result
+    async with db.transaction() as tx:
+        if await record(tx, tenant_id, action_id, action_type, entry_id, None, result):
+            return result
+    async with db.read() as conn:
+        found = await lookup(conn, tenant_id, action_id)
+    return found or result

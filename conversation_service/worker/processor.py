@@ -57,23 +57,28 @@ class Processor:
         cid = action.payload.get("conversation_id")
         try:
             async with self.db.unit_of_work() as uow:
-                found = await ledger.lookup(uow.conn, tenant, action.action_id)
-                if found is not None:
-                    return Outcome.from_recorded(found, duplicate=True)
                 data = await spec.handler(Call(self.db, action, uow))
                 if data is not None and isinstance(data.get("conversation_id"), str):
                     cid = data["conversation_id"]
-                await ledger.record(
+                # Fire-and-forget: nobody reads the answer, so none is stored (less JSON).
+                answer = data if action.callback_queue_name else None
+                first = await ledger.record(
                     uow,
                     tenant,
                     action.action_id,
                     action.action_type,
                     entry_id,
                     cid if isinstance(cid, str) else None,
-                    ledger.Recorded(True, data),
+                    ledger.Recorded(True, answer),
                 )
-                await uow.commit()
-            return Outcome(data, None)
+                if first:
+                    await uow.commit()
+            if first:
+                return Outcome(data, None)
+            async with self.db.read() as conn:  # a duplicate: its re-run was rolled back
+                found = await ledger.lookup(conn, tenant, action.action_id)
+            assert found is not None
+            return Outcome.from_recorded(found, duplicate=True)
         except DomainError as exc:
             rejected = ledger.Recorded(False, domain_error(exc).model_dump(mode="json"))
             stored = await ledger.record_failure(

@@ -185,3 +185,34 @@ async def test_not_found_is_a_typed_error() -> None:
 
     err = domain_error(NotFound("conversation x not found"))
     assert (err.error_type, err.error_code) == ("NotFoundError", "NOT_FOUND")
+
+
+async def test_duplicate_xadd_of_non_idempotent_add_takes_effect_once(
+    wire: Wire, start_worker: StartWorker, db: Any, tenant: str
+) -> None:
+    cid = await _conversation(db, tenant)
+    await start_worker()
+    a = wire.pseudo_sync(
+        "conversation.add_message", {"conversation_id": cid, "role": "user", "content": "one"}
+    )
+    await wire.send(a)
+    first = await wire.reply(a)
+    await wire.send(a)  # no client_message_id: only the ledger prevents a second message
+    second = await wire.reply(a)
+    assert first["data"] == second["data"]
+    assert await _contents(db, tenant, cid) == ["one"]
+
+
+async def test_worker_writes_reach_subscribers(
+    wire: Wire, start_worker: StartWorker, container: Any, tenant: str
+) -> None:
+    from conversation_service.adapters.events import channel
+
+    cid = await _conversation(container.db, tenant)
+    await start_worker()
+    async with container.broadcast.subscribe(channel(tenant, "message_added")) as sub:
+        await wire.send(_add(wire, cid, "live"))
+        event = await asyncio.wait_for(sub.get(), 10)
+    assert event["kind"] == "message_added"
+    assert event["data"]["content"] == "live"
+    assert event["data"]["conversation_id"] == cid
