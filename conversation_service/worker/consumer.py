@@ -103,7 +103,10 @@ class Worker:
             asyncio.create_task(self._claim_loop(), name="worker-claim"),
             asyncio.create_task(self._release_loop(), name="worker-release"),
         ]
-        await self.started.wait()
+        # Own pending entries are scheduled before start() returns; a Redis outage here
+        # must not hang the caller (the loops keep retrying on their own).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.started.wait(), 30)
 
     async def stop(self) -> None:
         """Stop reading; let entries being applied finish (bounded by the grace period); entries
@@ -360,12 +363,22 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("action entry %s on %s failed unexpectedly; left pending", e.id, e.stream)
+            log.exception("action entry %s on %s failed unexpectedly; retrying", e.id, e.stream)
+            retry = True
+        else:
+            retry = False
         finally:
             e.done.set()
             self._held[e.stream].pop(e.id, None)
             self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
             self._slot.set()
+        if retry and not self._stopping.is_set():
+            # Still pending here: schedule it again rather than let it block its key.
+            await self._backoff(e.deliveries)
+            if not self._stopping.is_set():
+                e.deliveries += 1
+                with contextlib.suppress(RedisError, OSError):
+                    await self._schedule(e.stream, [(e.id, e.fields)])
 
     async def _apply(self, e: Entry) -> Finish:
         assert e.action is not None
