@@ -122,6 +122,13 @@ class Settings:
     crm_sync_backoff_s: float = 2.0
     crm_sync_backoff_max_s: float = 300.0
     crm_sync_lease_s: float = 60.0
+    worker_consumer_name: str | None = None
+    worker_block_ms: int = 1000
+    worker_retry_base_ms: int = 200
+    worker_retry_max_ms: int = 5000
+    worker_order_poll_ms: int = 50
+    worker_reply_ttl_s: int = 600
+    worker_shutdown_grace_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -162,6 +169,16 @@ class Settings:
             crm_sync_backoff_s=_float(e, "CRM_SYNC_BACKOFF_S", 2.0),
             crm_sync_backoff_max_s=_float(e, "CRM_SYNC_BACKOFF_MAX_S", 300.0),
             crm_sync_lease_s=_float(e, "CRM_SYNC_LEASE_S", 60.0),
+            worker_streams=tuple(
+                x.strip() for x in (e.get("WORKER_STREAMS") or "").split(",") if x.strip()
+            ),
+            worker_consumer_name=e.get("WORKER_CONSUMER_NAME") or None,
+            worker_block_ms=_int(e, "WORKER_BLOCK_MS", 1000),
+            worker_retry_base_ms=_int(e, "WORKER_RETRY_BASE_MS", 200),
+            worker_retry_max_ms=_int(e, "WORKER_RETRY_MAX_MS", 5000),
+            worker_order_poll_ms=_int(e, "WORKER_ORDER_POLL_MS", 50),
+            worker_reply_ttl_s=_int(e, "WORKER_REPLY_TTL_S", 600),
+            worker_shutdown_grace_s=_float(e, "WORKER_SHUTDOWN_GRACE_S", 10.0),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -86,3 +86,12 @@ async def start_crm_sync_runner(container: Any, **overrides: Any) -> CrmSyncRunn
     options.update(overrides)
     policy = options.pop("policy", None) or RetryPolicy.from_settings(s)
     return CrmSyncRunner(container.db, crm, policy, **options).start()
+
+
+async def start_configured_crm_sync_runner(container: Any) -> CrmSyncRunner | None:
+    """Start the runner when this process should run one (a CRM is configured and
+    CRM_SYNC_RUNNER is on); `serve` and `worker` both call this."""
+    crm = getattr(container, "crm", None)
+    if not container.settings.crm_sync_runner or crm is None or not crm.directory.configured:
+        return None
+    return await start_crm_sync_runner(container)

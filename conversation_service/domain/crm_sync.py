@@ -87,7 +87,7 @@ class CrmSyncRecord:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (strings and ISO-8601 times): the worker's reply data."""
         d = asdict(self)
-        d["status"] = self.status.value
+        d["status"] = self.status.value.upper()  # the contract names: NONE, PENDING, SYNCED, FAILED
         for k in ("synced_at", "next_attempt_at"):
             d[k] = d[k].isoformat() if d[k] is not None else None
         return d

@@ -7,6 +7,7 @@ from conversation_service.models.crm_sync import CrmSync
 from conversation_service.models.message import Message
 from conversation_service.models.source import MessageSource
 from conversation_service.models.state import ConversationState
+from conversation_service.models.worker_action import WorkerAction
 
 metadata = SQLModel.metadata
 
@@ -16,6 +17,7 @@ messages = Message.__table__  # type: ignore[attr-defined]
 conversation_state = ConversationState.__table__  # type: ignore[attr-defined]
 message_sources = MessageSource.__table__  # type: ignore[attr-defined]
 crm_sync = CrmSync.__table__  # type: ignore[attr-defined]
+worker_actions = WorkerAction.__table__  # type: ignore[attr-defined]
 
 __all__ = [
     "Conversation",
@@ -24,6 +26,7 @@ __all__ = [
     "CrmSync",
     "Message",
     "MessageSource",
+    "WorkerAction",
     "conversation_state",
     "conversation_tags",
     "conversations",
@@ -31,4 +34,5 @@ __all__ = [
     "message_sources",
     "messages",
     "metadata",
+    "worker_actions",
 ]

@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
+from conversation_service.crm_runner import start_configured_crm_sync_runner
 from conversation_service.rest import create_rest_app
 from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, metrics, readyz
@@ -58,11 +59,7 @@ def create_app(
         holder["c"] = c
         app.state.container = c
         worker = None
-        crm_runner = None
-        if c.settings.crm_sync_runner and c.crm is not None and c.crm.directory.configured:
-            from conversation_service.crm_runner import start_crm_sync_runner
-
-            crm_runner = await start_crm_sync_runner(c)
+        crm_runner = await start_configured_crm_sync_runner(c)
         if with_worker:
             from conversation_service.worker.runner import start_worker
 

@@ -1,20 +1,74 @@
-"""Worker process entry points (filled in by the action-worker issue)."""
+"""Worker entry points: in-process next to `serve --with-worker`, or `conversation-service worker`."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import TYPE_CHECKING
 
 from conversation_service.config import Settings
+from conversation_service.worker.consumer import Worker
+from conversation_service.worker.registry import Registry
+
+if TYPE_CHECKING:
+    from conversation_service.bootstrap import Container
+
+log = logging.getLogger(__name__)
 
 
 class WorkerHandle:
+    def __init__(self, worker: Worker | None) -> None:
+        self.worker = worker
+
     async def stop(self) -> None:
-        return None
+        if self.worker is not None:
+            await self.worker.stop()
 
 
-async def start_worker(container: Any) -> WorkerHandle:
-    raise RuntimeError("the action worker is not available in this build")
+async def start_worker(container: Container, registry: Registry | None = None) -> WorkerHandle:
+    """Start consuming in this process; without Redis there are no action streams to read."""
+    if container.redis is None:
+        log.warning("REDIS_URL is not set: the action worker does not run")
+        return WorkerHandle(None)
+    worker = Worker(container.db, container.redis, container.settings, registry)
+    await worker.start()
+    log.info(
+        "action worker %s consuming %s (group %s)",
+        worker.consumer,
+        ", ".join(worker.names.streams),
+        worker.names.group,
+    )
+    return WorkerHandle(worker)
 
 
 async def run_worker(settings: Settings) -> None:
-    raise RuntimeError("the action worker is not available in this build")
+    """Run until SIGTERM/SIGINT, then finish in-flight work (see Worker.stop)."""
+    from conversation_service.bootstrap import build_container
+    from conversation_service.crm_runner import start_configured_crm_sync_runner
+
+    if not settings.redis_url:
+        raise SystemExit("conversation-service worker needs REDIS_URL")
+    container = await build_container(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    crm_runner = None
+    try:
+        handle = await start_worker(container)
+        crm_runner = await start_configured_crm_sync_runner(container)
+        assert handle.worker is not None
+        died = asyncio.create_task(handle.worker.wait_closed())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({died, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        died.cancel()
+        stopped.cancel()
+        log.info("action worker stopping")
+        await handle.stop()
+    finally:
+        if crm_runner is not None:
+            await crm_runner.stop()
+        await container.close()

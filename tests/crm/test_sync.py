@@ -183,7 +183,7 @@ async def test_worker_entry_point_joins_the_callers_transaction(container, gql: 
     async with container.db.transaction() as uow:
         record = await request_crm_sync(container.db, crm_tenant.tenant, cid, uow=uow)
     data = record.to_dict()
-    assert orjson.loads(orjson.dumps(data))["status"] == "pending"
+    assert orjson.loads(orjson.dumps(data))["status"] == "PENDING"
     assert data["conversation_id"] == cid
     assert data["requested_seq"] == 1
     assert (

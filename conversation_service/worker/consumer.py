@@ -1,0 +1,500 @@
+"""The consumer loop: batched XREADGROUP, own-pending recovery, XAUTOCLAIM of dead consumers'
+entries, per-conversation ordering, bounded concurrency, retries with backoff, dead letters, and
+the reply + XACK sent atomically (MULTI) only after the database commit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.exceptions import RedisError, ResponseError
+
+from conversation_service.adapters.database import Database
+from conversation_service.config import Settings
+from conversation_service.worker.envelope import DomainAction, MalformedEntry, parse_entry
+from conversation_service.worker.ordering import (
+    KeyCache,
+    id_key,
+    keys_for,
+    pending_upto,
+    text,
+)
+from conversation_service.worker.processor import Outcome, Processor
+from conversation_service.worker.registry import Registry, default_registry, ordering_key
+from conversation_service.worker.replies import (
+    build_raw_error_reply,
+    build_reply,
+    processing_error,
+    validation_error,
+)
+from conversation_service.worker.streams import StreamNames
+
+log = logging.getLogger(__name__)
+
+DEAD_MAXLEN = 100_000
+
+
+@dataclass(eq=False, slots=True)
+class Entry:
+    stream: str
+    id: str
+    fields: dict[bytes, bytes] | None
+    action: DomainAction | None = None
+    malformed: MalformedEntry | None = None
+    key: str | None = None
+    deliveries: int = 1
+    applying: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return id_key(self.id)
+
+
+@dataclass(slots=True)
+class Finish:
+    """What to do with an entry once its outcome is known."""
+
+    outcome: Outcome | None = None
+    dead_reason: str | None = None
+    dead_error_type: str | None = None
+    attempts: int = 0
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        redis: Any,
+        settings: Settings,
+        registry: Registry | None = None,
+        names: StreamNames | None = None,
+    ) -> None:
+        self.db = db
+        self.redis = redis
+        self.settings = settings
+        self.names = names or StreamNames.from_settings(settings)
+        self.processor = Processor(db, registry or default_registry())
+        self.capacity = max(1, settings.worker_batch_size) + max(1, settings.worker_concurrency)
+        self._sem = asyncio.Semaphore(max(1, settings.worker_concurrency))
+        self._held: dict[str, dict[str, Entry]] = {s: {} for s in self.names.streams}
+        self._tasks: dict[asyncio.Task[None], Entry] = {}
+        self._slot = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._released: dict[str, asyncio.Event] = {}  # ordering key -> woken on release
+        self._loops: list[asyncio.Task[None]] = []
+        self._keys = KeyCache()
+        self.started = asyncio.Event()
+        self.processed = 0  # entries finished (acknowledged) by this worker
+
+    # ----------------------------------------------------------------- lifecycle
+    @property
+    def consumer(self) -> str:
+        return self.names.consumer
+
+    async def start(self) -> None:
+        await self._ensure_groups()
+        self._loops = [
+            asyncio.create_task(self._read_loop(), name="worker-read"),
+            asyncio.create_task(self._claim_loop(), name="worker-claim"),
+            asyncio.create_task(self._release_loop(), name="worker-release"),
+        ]
+        # Own pending entries are scheduled before start() returns; a Redis outage here
+        # must not hang the caller (the loops keep retrying on their own).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.started.wait(), 30)
+
+    async def stop(self) -> None:
+        """Stop reading; let entries being applied finish (bounded by the grace period); entries
+        not started stay pending in the group and are re-read or reclaimed later."""
+        self._stopping.set()
+        for t in self._loops:
+            t.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        for task, entry in list(self._tasks.items()):
+            if not entry.applying:
+                task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=self.settings.worker_shutdown_grace_s)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def wait_closed(self) -> None:
+        """Returns when a loop died (it should not) so the process can exit and restart."""
+        await asyncio.wait(self._loops, return_when=asyncio.FIRST_COMPLETED)
+
+    # ----------------------------------------------------------------- reading
+    async def _ensure_groups(self) -> None:
+        for stream in self.names.streams:
+            try:
+                await self.redis.xgroup_create(stream, self.names.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def _backoff(self, attempt: int) -> None:
+        base = self.settings.worker_retry_base_ms / 1000
+        delay = min(self.settings.worker_retry_max_ms / 1000, base * 2 ** max(0, attempt - 1))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _room(self) -> int:
+        while self._in_hand() >= self.capacity:
+            self._slot.clear()
+            await self._slot.wait()
+        return self.capacity - self._in_hand()
+
+    def _in_hand(self) -> int:
+        return sum(len(h) for h in self._held.values())
+
+    async def _recover_own(self) -> None:
+        """Entries this consumer name received before a crash (XREADGROUP from id 0)."""
+        for stream in self.names.streams:
+            last = "0"
+            while not self._stopping.is_set():
+                room = await self._room()
+                resp = await self.redis.xreadgroup(
+                    self.names.group,
+                    self.consumer,
+                    {stream: last},
+                    count=min(room, self.settings.worker_batch_size),
+                )
+                entries = _entries_of(resp).get(stream, [])
+                if not entries:
+                    break
+                last = text(entries[-1][0])
+                await self._schedule(stream, entries)
+
+    async def _read_loop(self) -> None:
+        attempt = 0
+        recovered = False
+        while not self._stopping.is_set():
+            try:
+                if not recovered:
+                    await self._recover_own()
+                    recovered = True
+                    self.started.set()
+                room = await self._room()
+                resp = await self.redis.xreadgroup(
+                    self.names.group,
+                    self.consumer,
+                    dict.fromkeys(self.names.streams, ">"),
+                    count=min(room, self.settings.worker_batch_size),
+                    block=self.settings.worker_block_ms,
+                )
+                attempt = 0
+                for stream, entries in _entries_of(resp).items():
+                    await self._schedule(stream, entries)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                attempt += 1
+                log.warning("reading actions failed (%s); retrying", exc)
+                if "NOGROUP" in str(exc):
+                    with contextlib.suppress(RedisError, OSError):
+                        await self._ensure_groups()
+                await self._backoff(attempt)
+
+    async def _claim_loop(self) -> None:
+        """Renew this consumer's hold on its entries (so no one reclaims live work) and take
+        over entries idle for longer than `worker_claim_idle_ms` (their consumer died)."""
+        idle = self.settings.worker_claim_idle_ms
+        interval = min(5.0, max(0.05, idle / 4000))
+        await self.started.wait()
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+            if self._stopping.is_set():
+                return
+            try:
+                await self._renew(idle)
+                await self._reclaim(idle)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("claiming actions failed (%s); retrying", exc)
+
+    async def _release_loop(self) -> None:
+        """Wake this process's entries waiting on a key that another consumer just released."""
+        while not self._stopping.is_set():
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.names.released)
+                while not self._stopping.is_set():
+                    msg = await pubsub.get_message(timeout=1.0)
+                    if msg is None:
+                        continue
+                    event = self._released.pop(text(msg["data"]), None)
+                    if event is not None:
+                        event.set()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("order notifications failed (%s); polling meanwhile", exc)
+                await self._backoff(1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def _renew(self, idle: int) -> None:
+        for stream, held in self._held.items():
+            if held:
+                await self.redis.xclaim(
+                    stream, self.names.group, self.consumer, idle // 2, list(held), justid=True
+                )
+
+    async def _reclaim(self, idle: int) -> None:
+        for stream in self.names.streams:
+            start = "0-0"
+            for _ in range(10):
+                if self._in_hand() >= self.capacity:
+                    return
+                room = self.capacity - self._in_hand()
+                resp = await self.redis.xautoclaim(
+                    stream, self.names.group, self.consumer, idle, start, count=room
+                )
+                nxt, claimed = text(resp[0]), resp[1]
+                if claimed:
+                    log.info("reclaimed %d idle action(s) from %s", len(claimed), stream)
+                    await self._schedule(stream, claimed)
+                if nxt == "0-0":
+                    break
+                start = nxt
+
+    # ----------------------------------------------------------------- scheduling
+    async def _schedule(self, stream: str, raw: list[Any]) -> None:
+        held = self._held[stream]
+        fresh: list[Entry] = []
+        for entry_id, fields in raw:
+            eid = text(entry_id)
+            if eid in held:
+                continue
+            entry = Entry(stream, eid, fields)
+            if fields:
+                try:
+                    entry.action = parse_entry(fields)
+                    entry.key = ordering_key(entry.action)
+                except MalformedEntry as exc:
+                    entry.malformed = exc
+                self._keys.put(stream, eid, entry.key)
+            held[eid] = entry  # registered before any await: the ordering check relies on it
+            fresh.append(entry)
+        if not fresh:
+            return
+        blockers: dict[str, str | None] | None = None
+        try:
+            upto = max(fresh, key=lambda e: e.order).id
+            pending = await pending_upto(self.redis, stream, self.names.group, upto)
+            deliveries = {p.id: p.deliveries for p in pending if p.consumer == self.consumer}
+            for e in fresh:
+                e.deliveries = max(1, deliveries.get(e.id, 1))
+            blockers = await self._blockers(stream, pending)
+        except (RedisError, OSError) as exc:
+            log.warning("ordering scan failed (%s); entries re-check on their own", exc)
+        for e in fresh:
+            task = asyncio.create_task(self._run(e, blockers))
+            self._tasks[task] = e
+
+    async def _blockers(self, stream: str, pending: list[Any]) -> dict[str, str | None]:
+        """Pending entries that this process is not working on (other consumers', or ours not
+        yet registered): id -> ordering key."""
+        held = self._held[stream]
+        ids = [p.id for p in pending if p.consumer != self.consumer or p.id not in held]
+        if not ids:
+            return {}
+        keys = await keys_for(self.redis, stream, ids, self._keys)
+        held = self._held[stream]
+        return {i: k for i, k in keys.items() if i not in held}
+
+    async def _wait_turn(self, e: Entry, blockers: dict[str, str | None] | None) -> None:
+        """Returns when every earlier entry of e's key, here or at another consumer, is done."""
+        foreign_clear = False
+        delay = self.settings.worker_order_poll_ms / 1000
+        while True:
+            earlier = [
+                o
+                for o in self._held[e.stream].values()
+                if o is not e and o.key == e.key and o.order < e.order and not o.done.is_set()
+            ]
+            if earlier:
+                await min(earlier, key=lambda o: o.order).done.wait()
+                continue
+            if foreign_clear:
+                return
+            if blockers is None:
+                try:
+                    pending = await pending_upto(self.redis, e.stream, self.names.group, e.id)
+                    blockers = await self._blockers(e.stream, pending)
+                except (RedisError, OSError) as exc:
+                    log.warning("ordering scan failed (%s)", exc)
+                    blockers = {"?": e.key}  # unknown: wait and retry
+            blocked = any(
+                k == e.key and (i == "?" or id_key(i) < e.order) for i, k in blockers.items()
+            )
+            blockers = None
+            if not blocked:
+                foreign_clear = True
+                continue
+            # Woken when another consumer releases this key (pub/sub); polling is the fallback
+            # because pub/sub may drop a notice.
+            released = self._released.setdefault(e.key or "", asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(released.wait(), delay)
+            delay = min(4 * self.settings.worker_order_poll_ms / 1000, delay * 2)
+
+    # ----------------------------------------------------------------- processing
+    async def _run(self, e: Entry, blockers: dict[str, str | None] | None) -> None:
+        try:
+            if e.fields is None:  # deleted from the stream while pending: nothing to apply
+                await self._finish(e, Finish())
+                return
+            if e.action is None:
+                reason = e.malformed.reason if e.malformed else "malformed entry"
+                await self._finish(e, Finish(dead_reason=reason, dead_error_type="MalformedEntry"))
+                return
+            if e.key is not None:
+                await self._wait_turn(e, blockers)
+            await self._finish(e, await self._apply(e))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("action entry %s on %s failed unexpectedly; retrying", e.id, e.stream)
+            retry = True
+        else:
+            retry = False
+        finally:
+            e.done.set()
+            self._held[e.stream].pop(e.id, None)
+            self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            self._slot.set()
+        if retry and not self._stopping.is_set():
+            # Still pending here: schedule it again rather than let it block its key.
+            await self._backoff(e.deliveries)
+            if not self._stopping.is_set():
+                e.deliveries += 1
+                with contextlib.suppress(RedisError, OSError):
+                    await self._schedule(e.stream, [(e.id, e.fields)])
+
+    async def _apply(self, e: Entry) -> Finish:
+        assert e.action is not None
+        action = e.action
+        max_attempts = max(1, self.settings.worker_max_attempts)
+        attempt = e.deliveries - 1
+        last_error = f"delivered {e.deliveries} times without completing"
+        while attempt < max_attempts:
+            attempt += 1
+            try:
+                async with self._sem:
+                    if self._stopping.is_set():
+                        raise asyncio.CancelledError  # stopping: not started, stays pending
+                    e.applying = True
+                    outcome = await self.processor.apply(action, e.id)
+                return Finish(outcome=outcome, attempts=attempt)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                log.warning(
+                    "action %s (%s) attempt %d/%d failed: %s",
+                    action.action_id,
+                    action.action_type,
+                    attempt,
+                    max_attempts,
+                    last_error,
+                )
+            finally:
+                e.applying = False
+            if attempt < max_attempts:
+                await self._backoff(attempt)
+                if self._stopping.is_set():
+                    raise asyncio.CancelledError
+        log.error("action %s goes to the dead-letter stream: %s", action.action_id, last_error)
+        return Finish(
+            outcome=Outcome(None, processing_error()),
+            dead_reason=last_error,
+            dead_error_type="ProcessingError",
+            attempts=attempt,
+        )
+
+    def _dead_fields(self, e: Entry, f: Finish) -> dict[str, str]:
+        a = e.action
+        out = {
+            "data": (e.fields or {}).get(b"data", b"").decode("utf-8", "replace"),
+            "error": f.dead_reason or "",
+            "error_type": f.dead_error_type or "",
+            "delivery_count": str(e.deliveries),
+            "attempts": str(f.attempts),
+            "stream": e.stream,
+            "entry_id": e.id,
+            "consumer": self.consumer,
+            "failed_at": datetime.now(UTC).isoformat(),
+        }
+        if a is not None:
+            out["action_id"] = a.action_id
+            out["action_type"] = a.action_type
+            out["tenant_id"] = a.tenant_id
+        return out
+
+    def _plan(self, e: Entry, f: Finish) -> tuple[tuple[str, bytes] | None, dict[str, str] | None]:
+        reply = None
+        if e.action is not None and f.outcome is not None:
+            o = f.outcome
+            reply = build_reply(e.action, o.data, o.error)
+            if (
+                o.error is not None
+                and f.dead_reason is None
+                and reply is None
+                and o.known_type
+                and not o.duplicate
+            ):
+                # A fire-and-forget action rejected by a rule: nobody hears the answer, so it
+                # is kept in the dead-letter stream instead of vanishing.
+                f.dead_reason = f"{o.error.error_code}: {o.error.message}"
+                f.dead_error_type = o.error.error_type
+            if o.error is not None and not o.known_type:
+                log.warning("unknown action type %r acknowledged", e.action.action_type)
+        elif e.malformed is not None and e.malformed.raw is not None:
+            reply = build_raw_error_reply(e.malformed.raw, validation_error(e.malformed.reason))
+        dead = self._dead_fields(e, f) if f.dead_reason is not None else None
+        return reply, dead
+
+    async def _finish(self, e: Entry, f: Finish) -> None:
+        """Reply, dead-letter and XACK in one MULTI: all happen or none (a redelivery then
+        finds the ledger record and sends the same answer)."""
+        reply, dead = self._plan(e, f)
+        attempt = 0
+        while True:
+            try:
+                pipe = self.redis.pipeline(transaction=True)
+                if reply is not None:
+                    pipe.lpush(reply[0], reply[1])
+                    pipe.expire(reply[0], self.settings.worker_reply_ttl_s)
+                if dead is not None:
+                    pipe.xadd(self.names.dead, dead, maxlen=DEAD_MAXLEN, approximate=True)
+                pipe.xack(e.stream, self.names.group, e.id)
+                if e.key is not None:
+                    pipe.publish(self.names.released, e.key)
+                await pipe.execute()
+                self.processed += 1
+                return
+            except (RedisError, OSError) as exc:
+                attempt += 1
+                if self._stopping.is_set():
+                    log.warning("could not acknowledge %s while stopping (%s)", e.id, exc)
+                    return
+                log.warning("acknowledging %s failed (%s); retrying", e.id, exc)
+                await self._backoff(attempt)
+
+
+def _entries_of(resp: Any) -> dict[str, list[Any]]:
+    """XREADGROUP's reply (RESP2 list or RESP3 dict) as {stream: [(id, fields), ...]}."""
+    if not resp:
+        return {}
+    if isinstance(resp, dict):
+        return {text(k): (v[0] if v and isinstance(v[0], list) else v) for k, v in resp.items()}
+    return {text(stream): entries for stream, entries in resp}

@@ -1,0 +1,114 @@
+"""Real `conversation-service worker` processes on PostgreSQL: two of them sharing the stream,
+one killed with SIGKILL in the middle of its batch, then restarted: every action is applied
+exactly once and in order per conversation. SIGTERM stops a worker cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from conversation_service.bootstrap import Container
+from conversation_service.models import messages, worker_actions
+from tests.worker.conftest import Wire, wait_for
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.parametrize("container", ["postgresql"], indirect=True),
+]
+
+TURNS = 60
+CONVERSATIONS = 4
+
+
+def spawn(container: Container, redis_url: str, env: str, name: str) -> subprocess.Popen[bytes]:
+    exe = os.path.join(os.path.dirname(sys.executable), "conversation-service")
+    child_env = {
+        **os.environ,
+        "DATABASE_URL": container.settings.database_url,
+        "REDIS_URL": redis_url,
+        "NOOBLE_ENV": env,
+        "WORKER_CONSUMER_NAME": name,
+        "WORKER_CLAIM_IDLE_MS": "500",
+        "WORKER_BATCH_SIZE": "8",
+        "WORKER_CONCURRENCY": "4",
+        "WORKER_RETRY_BASE_MS": "20",
+        "WORKER_BLOCK_MS": "200",
+        "LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen([exe, "worker"], env=child_env)
+
+
+async def _count(db: Any, table: Any, tenant: str) -> int:
+    async with db.read() as conn:
+        return int(
+            await conn.scalar(
+                select(func.count()).select_from(table).where(table.c.tenant_id == tenant)
+            )
+            or 0
+        )
+
+
+async def test_kill_9_mid_batch_then_restart_applies_everything_once_in_order(
+    container: Container, wire: Wire, redis_url: str, env: str, tenant: str, rds: Any
+) -> None:
+    db = container.db
+    cids = [str(uuid.uuid4()) for _ in range(CONVERSATIONS)]
+    for i in range(TURNS):
+        for c in cids:
+            await wire.send(
+                wire.action(
+                    "conversation.message.create",
+                    {
+                        "conversation_id": c,
+                        "message_id": str(uuid.uuid4()),
+                        "user_message": f"u{i}",
+                        "agent_message": f"a{i}",
+                        "metadata": {"mode": "simple"},
+                    },
+                )
+            )
+    procs = {n: spawn(container, redis_url, env, n) for n in ("w1", "w2")}
+    try:
+
+        async def progressed() -> bool:
+            return await _count(db, messages, tenant) >= 2 * CONVERSATIONS * 10
+
+        await wait_for(progressed, 30, "workers to make progress")
+        procs["w1"].send_signal(signal.SIGKILL)
+        procs["w1"].wait(10)
+        held = await rds.xpending_range(wire.stream, wire.group, "-", "+", 100, consumername="w1")
+        assert held, "w1 held no entries when killed"
+        assert await _count(db, messages, tenant) < 2 * CONVERSATIONS * TURNS
+        procs["w1"] = spawn(container, redis_url, env, "w1")  # restart under the same name
+        await wire.drained(wait_s=60)
+        assert await _count(db, worker_actions, tenant) == CONVERSATIONS * TURNS
+        for c in cids:
+            async with db.read() as conn:
+                items = (
+                    await conn.execute(
+                        select(messages.c.seq, messages.c.content)
+                        .where(messages.c.tenant_id == tenant, messages.c.conversation_id == c)
+                        .order_by(messages.c.seq)
+                    )
+                ).all()
+            expected = [x for i in range(TURNS) for x in (f"u{i}", f"a{i}")]
+            assert [m.content for m in items] == expected
+            assert [m.seq for m in items] == list(range(1, 2 * TURNS + 1))
+        # SIGTERM: both stop cleanly
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            assert await asyncio.to_thread(p.wait, 20) == 0
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
