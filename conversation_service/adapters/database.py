@@ -50,7 +50,23 @@ def create_engine(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
+    elif engine.dialect.driver == "asyncpg":
+        _configure_asyncpg(engine)
     return engine
+
+
+def _configure_asyncpg(engine: AsyncEngine) -> None:
+    """Decode jsonb in C: text format straight into orjson, instead of SQLAlchemy's binary codec
+    (a Python wrapper per value; a 20 x 20 nested read decodes ~1,700 values)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _entry: ConnectionPoolEntry) -> None:
+        async def codecs(conn: Any) -> None:
+            await conn.set_type_codec(
+                "jsonb", encoder=str, decoder=orjson.loads, schema="pg_catalog", format="text"
+            )
+
+        dbapi_conn.run_async(codecs)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 
@@ -21,8 +23,8 @@ def build_schema() -> strawberry.Schema:
         extensions=[
             TypedErrors,
             RequireOperationName,
-            ParserCache(maxsize=1024),
-            ValidationCache(maxsize=1024),
+            partial(ParserCache, maxsize=1024),
+            partial(ValidationCache, maxsize=1024),
         ],
     )
 

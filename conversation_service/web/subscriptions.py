@@ -20,7 +20,6 @@ import logging
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from inspect import isawaitable
 from typing import Any
 
@@ -32,8 +31,6 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     get_operation_ast,
-    parse,
-    validate,
 )
 from graphql.execution import execute_subscription_event
 from graphql.execution.values import get_argument_values
@@ -47,6 +44,7 @@ from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.resolvers.subscriptions import open_feed, position_of
 from conversation_service.schema import schema
 from conversation_service.schema.errors import shape_error
+from conversation_service.schema.fast_path import prepare
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +52,6 @@ TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
 PROTOCOLS = (TRANSPORT_WS, LEGACY_WS)
 INIT_TIMEOUT_S = 10.0
-
-
-@lru_cache(maxsize=512)
-def prepare(query: str) -> DocumentNode | list[GraphQLError]:
-    """Parse and validate once per distinct document."""
-    try:
-        document = parse(query)
-    except GraphQLError as exc:
-        return [exc]
-    errors = validate(schema._schema, document)
-    return list(errors) if errors else document
 
 
 def _errors_payload(errors: list[GraphQLError]) -> list[dict[str, Any]]:

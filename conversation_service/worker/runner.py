@@ -47,10 +47,12 @@ async def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT, then finish in-flight work (see Worker.stop)."""
     from conversation_service.bootstrap import build_container
     from conversation_service.crm_runner import start_configured_crm_sync_runner
+    from conversation_service.web.server import tune_gc
 
     if not settings.redis_url:
         raise SystemExit("conversation-service worker needs REDIS_URL")
     container = await build_container(settings)
+    tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
