@@ -354,6 +354,9 @@ async def execute_query(
     document = prepare(query)
     if isinstance(document, list):
         return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None and len(operations) != 1:
+        return None  # the ordinary path reports the missing operation name
     operation = get_operation_ast(document, operation_name)
     if operation is None or operation.operation != OperationType.QUERY:
         return None

@@ -39,32 +39,78 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
            fragment F on Conversation { messageCount totalTokens lastSeq }""",
         {"skip": False, "n": 3},
     ),
-    ("query($c: ID!) { messages(conversationId: $c, limit: 2) { totalCount nodes { seq createdAt } } }", {}),
-    ("query($c: ID!) { conversationState(conversationId: $c, stateKey: \"k\") { key value version } }", {}),
-    ("query($c: ID!) { conversationContext(conversationId: $c, maxMessages: 2) { totalTokens truncated omittedMessages messages { seq tokenCount } } }", {}),
+    (
+        "query($c: ID!) { messages(conversationId: $c, limit: 2) { totalCount nodes { seq createdAt } } }",
+        {},
+    ),
+    (
+        'query($c: ID!) { conversationState(conversationId: $c, stateKey: "k") { key value version } }',
+        {},
+    ),
+    (
+        "query($c: ID!) { conversationContext(conversationId: $c, maxMessages: 2) { totalTokens truncated omittedMessages messages { seq tokenCount } } }",
+        {},
+    ),
     ('{ messagesBySource(documentId: "doc-1") { totalCount nodes { seq } } }', {}),
     ('{ agentUsage(agentId: "agent-1") { conversations messages totalTokens } }', {}),
     ('{ searchMessages(query: "hello") { totalCount edges { rank snippet node { seq } } } }', {}),
-    ('{ conversations(filter: {tags: ["t1"]}, page: 1, pageSize: 2) { page pageSize totalCount nodes { id } } }', {}),
+    (
+        '{ conversations(filter: {tags: ["t1"]}, page: 1, pageSize: 2) { page pageSize totalCount nodes { id } } }',
+        {},
+    ),
 ]
 
 
 async def _seed(gql: GQL) -> str:
-    cid = (await gql.ok(SEED, {"input": {"title": "fast", "userId": "u", "agentId": "agent-1", "tags": ["t1"],
-                                         "participants": [{"id": "u", "kind": "user", "displayName": "U"}],
-                                         "metadata": {"a": [1, 2]}}}))["createConversation"]["id"]
+    cid = (
+        await gql.ok(
+            SEED,
+            {
+                "input": {
+                    "title": "fast",
+                    "userId": "u",
+                    "agentId": "agent-1",
+                    "tags": ["t1"],
+                    "participants": [{"id": "u", "kind": "user", "displayName": "U"}],
+                    "metadata": {"a": [1, 2]},
+                }
+            },
+        )
+    )["createConversation"]["id"]
     await gql.ok(ADD, {"c": cid, "input": {"role": "USER", "content": "hello there"}})
-    await gql.ok(ADD, {"c": cid, "input": {"role": "ASSISTANT", "content": "hello back", "tokenCount": 7,
-                                           "sources": [{"documentId": "doc-1", "title": "D", "score": 0.5}],
-                                           "execution": {"mode": "advance", "promptTokens": 3, "completionTokens": 4, "detail": {"x": 1}},
-                                           "toolCalls": [{"id": "c1", "name": "f", "arguments": "{}"}]}})
-    await gql.ok(ADD, {"c": cid, "input": {"role": "TOOL", "content": "result", "toolCallId": "c1"}})
-    await gql.ok("mutation($c: ID!) { updateConversationState(conversationId: $c, input: {key: \"k\", value: {v: 1}}) { version } }", {"c": cid})
+    await gql.ok(
+        ADD,
+        {
+            "c": cid,
+            "input": {
+                "role": "ASSISTANT",
+                "content": "hello back",
+                "tokenCount": 7,
+                "sources": [{"documentId": "doc-1", "title": "D", "score": 0.5}],
+                "execution": {
+                    "mode": "advance",
+                    "promptTokens": 3,
+                    "completionTokens": 4,
+                    "detail": {"x": 1},
+                },
+                "toolCalls": [{"id": "c1", "name": "f", "arguments": "{}"}],
+            },
+        },
+    )
+    await gql.ok(
+        ADD, {"c": cid, "input": {"role": "TOOL", "content": "result", "toolCallId": "c1"}}
+    )
+    await gql.ok(
+        'mutation($c: ID!) { updateConversationState(conversationId: $c, input: {key: "k", value: {v: 1}}) { version } }',
+        {"c": cid},
+    )
     return cid
 
 
 @pytest.mark.parametrize(("query", "variables"), QUERIES)
-async def test_fast_path_matches_strawberry(container: Container, gql: GQL, tenant: str, query: str, variables: dict[str, Any]) -> None:
+async def test_fast_path_matches_strawberry(
+    container: Container, gql: GQL, tenant: str, query: str, variables: dict[str, Any]
+) -> None:
     cid = await _seed(gql)
     variables = {**variables, "c": cid} if "$c" in query else variables
 
@@ -82,7 +128,10 @@ async def test_fast_path_steps_aside(container: Container, gql: GQL, tenant: str
     ctx = GraphQLContext(container=container, raw_tenant_id=tenant)
     assert await execute_query("{ __schema { queryType { name } } }", None, None, ctx) is None
     assert await execute_query('{ conversation(id: "not-a-uuid") { id } }', None, None, ctx) is None
-    assert await execute_query("mutation { createConversation(input: {}) { id } }", None, None, ctx) is None
+    assert (
+        await execute_query("mutation { createConversation(input: {}) { id } }", None, None, ctx)
+        is None
+    )
     no_tenant = GraphQLContext(container=container, raw_tenant_id=None)
     assert await execute_query("{ conversations { totalCount } }", None, None, no_tenant) is None
     # ...and the HTTP door then answers with the ordinary typed errors.
