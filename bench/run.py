@@ -41,6 +41,7 @@ class Server:
     host: str
     port: int
     database_url: str
+    pid: int
 
 
 @dataclass
@@ -92,10 +93,11 @@ def _cli() -> list[str]:
 
 
 @contextmanager
-def server(database_url: str) -> Iterator[Server]:
+def server(database_url: str, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
     for key in ("REDIS_URL", "BROADCAST_URL"):
         env.pop(key, None)
+    env.update(extra_env or {})
     subprocess.run([*_cli(), "migrate"], env=env, check=True, cwd=ROOT, capture_output=True)
     port = free_port()
     proc = subprocess.Popen([*_cli(), "serve", "--port", str(port)], env=env, cwd=ROOT)
@@ -113,7 +115,7 @@ def server(database_url: str) -> Iterator[Server]:
             if time.monotonic() > deadline:
                 raise SystemExit("server did not become healthy within 30 s")
             time.sleep(0.1)
-        yield Server(base, "127.0.0.1", port, database_url)
+        yield Server(base, "127.0.0.1", port, database_url, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -205,6 +207,12 @@ def graphql_section(srv: Server, duration: float) -> list[Planned]:
 
 
 SECTIONS: dict[str, Callable[[Server, float], list[Planned]]] = {"graphql": graphql_section}
+#: Sections with their own harness (own database, processes and report), run as modules.
+MODULES: dict[str, str] = {
+    "realtime": "bench.realtime_bench",
+    "worker": "bench.worker_bench",
+    "context": "bench.context_bench",
+}
 
 
 # ---- harness -----------------------------------------------------------------------------
@@ -216,15 +224,24 @@ def _median(runs: list[dict[str, Any]], key: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--only", help=f"comma-separated sections of: {', '.join(SECTIONS)}")
+    parser.add_argument("--only", help=f"comma-separated sections of: {', '.join([*SECTIONS, *MODULES])}")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    chosen = args.only.split(",") if args.only else list(SECTIONS)
-    unknown = [c for c in chosen if c not in SECTIONS]
+    chosen = args.only.split(",") if args.only else [*SECTIONS, *MODULES]
+    unknown = [c for c in chosen if c not in SECTIONS and c not in MODULES]
     if unknown:
         parser.error(f"unknown section(s): {', '.join(unknown)}")
+    status = 0
+    if any(c in SECTIONS for c in chosen):
+        status = _http_sections([c for c in chosen if c in SECTIONS], args)
+    for section in (c for c in chosen if c in MODULES):
+        print(f"\n== {section} ({MODULES[section]})", flush=True)
+        status |= subprocess.run([sys.executable, "-m", MODULES[section]], cwd=ROOT).returncode
+    return 1 if status else 0
 
+
+def _http_sections(chosen: list[str], args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     with bench_database() as url, server(url) as srv:
         for section in chosen:
