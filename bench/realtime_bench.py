@@ -113,11 +113,8 @@ async def _scenario(
         want = 1 if shared else subscribers
         while time.monotonic() < deadline:
             text = (await http.get("/metrics")).text
-            line = next(
-                l
-                for l in text.splitlines()
-                if l.startswith("conversation_service_broadcast_local_subscribers")
-            )
+            prefix = "conversation_service_broadcast_local_subscribers"
+            line = next(x for x in text.splitlines() if x.startswith(prefix))
             if int(line.split()[1]) >= want:
                 break
             await asyncio.sleep(0.2)

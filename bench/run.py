@@ -224,7 +224,9 @@ def _median(runs: list[dict[str, Any]], key: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--only", help=f"comma-separated sections of: {', '.join([*SECTIONS, *MODULES])}")
+    parser.add_argument(
+        "--only", help=f"comma-separated sections of: {', '.join([*SECTIONS, *MODULES])}"
+    )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
