@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -304,3 +305,45 @@ async def test_two_instances_share_subscribers(pg_url: str, redis_url: str, tena
             proc.terminate()
         for proc in procs:
             proc.wait(15)
+
+
+async def test_sigterm_completes_subscriptions(pg_url: str, redis_url: str, tenant: str) -> None:
+    """A real `serve` process told to stop (SIGTERM) completes its subscriptions first."""
+    setup = await build_container(Settings(database_url=pg_url))
+    await upgrade(setup.db.engine)
+    cid = (await create_conversation(setup.db, tenant, NewConversation()))[0].id
+    await setup.close()
+    env = {**os.environ, "DATABASE_URL": pg_url, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
+    port = free_port()
+    proc = _serve(port, env)
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            async with asyncio.timeout(30):
+                while True:
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                            break
+                    await asyncio.sleep(0.1)
+        clients = [
+            await WSClient.connect(f"ws://127.0.0.1:{port}/graphql", p, tenant)
+            for p in (TRANSPORT_WS, "graphql-ws")
+        ]
+        ops = [await c.subscribe(MESSAGE_ADDED, {"c": cid}) for c in clients]
+        async with httpx.AsyncClient(timeout=5) as http, asyncio.timeout(10):
+            while (
+                "conversation_service_ws_operations 2"
+                not in (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            ):
+                await asyncio.sleep(0.05)
+        proc.terminate()
+        for c, op in zip(clients, ops, strict=True):
+            assert (await c.next_frame(op, timeout=15))["type"] == "complete"
+            await asyncio.wait_for(c.closed.wait(), 15)
+            assert c.ws.close_code == 1001
+            await c.close()
+        # uvicorn re-raises the signal it handled once it has shut down cleanly
+        assert await asyncio.to_thread(proc.wait, 20) in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
