@@ -48,6 +48,31 @@ class NewMessage:
     id: str | None = None
     created_at: datetime | None = None
 
+    @classmethod
+    def from_input(cls, src: Any) -> NewMessage:
+        """From any door's parsed input (GraphQL input, REST body) with the same field names:
+        the defaults for absent values are decided here, once."""
+        return cls(
+            role=src.role,
+            content=src.content,
+            content_type=src.content_type,
+            sender_id=src.sender_id,
+            agent_id=src.agent_id,
+            model_used=src.model_used,
+            token_count=src.token_count,
+            processing_time_ms=src.processing_time_ms,
+            metadata=src.metadata if src.metadata is not None else {},
+            sources=[_dict_of(s) for s in src.sources or []],
+            execution=_dict_of(src.execution) if src.execution is not None else None,
+            tool_calls=src.tool_calls,
+            tool_call_id=src.tool_call_id,
+            client_message_id=src.client_message_id,
+        )
+
+
+def _dict_of(item: Any) -> dict[str, Any]:
+    return item.to_dict() if hasattr(item, "to_dict") else dict(item)
+
 
 @dataclass(slots=True)
 class NewConversation:
@@ -63,6 +88,24 @@ class NewConversation:
     customer_info: dict[str, Any] | None = None
     crm_references: dict[str, Any] = field(default_factory=dict)
     initial_messages: list[NewMessage] = field(default_factory=list)
+
+    @classmethod
+    def from_input(cls, src: Any) -> NewConversation:
+        """From any door's parsed input with the same field names (see NewMessage.from_input)."""
+        return cls(
+            id=src.id,
+            user_id=src.user_id,
+            agent_id=src.agent_id,
+            session_id=src.session_id,
+            title=src.title,
+            status=src.status or ConversationStatus.ACTIVE,
+            tags=list(src.tags or []),
+            metadata=src.metadata if src.metadata is not None else {},
+            participants=[_dict_of(p) for p in src.participants or []],
+            customer_info=src.customer_info,
+            crm_references=src.crm_references if src.crm_references is not None else {},
+            initial_messages=[NewMessage.from_input(m) for m in src.initial_messages or []],
+        )
 
 
 @dataclass(slots=True)

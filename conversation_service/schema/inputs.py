@@ -94,22 +94,7 @@ class AddMessageInput:
     )
 
     def to_command(self) -> commands.NewMessage:
-        return commands.NewMessage(
-            role=self.role,
-            content=self.content,
-            content_type=self.content_type,
-            sender_id=self.sender_id,
-            agent_id=self.agent_id,
-            model_used=self.model_used,
-            token_count=self.token_count,
-            processing_time_ms=self.processing_time_ms,
-            metadata=self.metadata if self.metadata is not None else {},
-            sources=[s.to_dict() for s in self.sources or []],
-            execution=self.execution.to_dict() if self.execution is not None else None,
-            tool_calls=self.tool_calls,
-            tool_call_id=self.tool_call_id,
-            client_message_id=self.client_message_id,
-        )
+        return commands.NewMessage.from_input(self)
 
 
 @strawberry.input
@@ -131,20 +116,7 @@ class CreateConversationInput:
     initial_messages: list[AddMessageInput] | None = None
 
     def to_command(self) -> commands.NewConversation:
-        return commands.NewConversation(
-            id=self.id,
-            user_id=self.user_id,
-            agent_id=self.agent_id,
-            session_id=self.session_id,
-            title=self.title,
-            status=self.status or ConversationStatus.ACTIVE,
-            tags=list(self.tags or []),
-            metadata=self.metadata if self.metadata is not None else {},
-            participants=[p.to_dict() for p in self.participants or []],
-            customer_info=self.customer_info,
-            crm_references=self.crm_references if self.crm_references is not None else {},
-            initial_messages=[m.to_command() for m in self.initial_messages or []],
-        )
+        return commands.NewConversation.from_input(self)
 
 
 @strawberry.input
