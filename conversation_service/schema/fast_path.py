@@ -303,43 +303,72 @@ class _Runner:
                 out[fp.key] = self._complete(fp, self._resolve(fp, obj))
         return out
 
-    async def object_async(self, plan: ObjectPlan, obj: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        pending: list[tuple[FieldPlan, Any]] = []
-        for fp in plan.fields:
-            if fp.attr is not None:
-                value = getattr(obj, fp.attr)
-            elif fp.name == "__typename":
-                out[fp.key] = plan.type_name
-                continue
-            else:
-                value = self._resolve(fp, obj)
-                if inspect.isawaitable(value):
-                    pending.append((fp, value))
-                    out[fp.key] = None  # keeps the key order of the selection
+    async def objects_async(self, plan: ObjectPlan, objs: list[Any]) -> list[dict[str, Any]]:
+        """Complete sibling objects together: every resolver of the level is awaited in one
+        gather (one DataLoader batch, one event-loop turn), then each async sub-plan once for
+        all the objects it reaches."""
+        outs: list[dict[str, Any]] = []
+        awaiting: list[tuple[dict[str, Any], FieldPlan, Any]] = []
+        deferred: list[tuple[dict[str, Any], FieldPlan, Any]] = []
+        for obj in objs:
+            out: dict[str, Any] = {}
+            for fp in plan.fields:
+                if fp.attr is not None:
+                    value = getattr(obj, fp.attr)
+                elif fp.name == "__typename":
+                    out[fp.key] = plan.type_name
                     continue
-            out[fp.key] = await self._complete_async(fp, value)
-        if pending:
-            values = await asyncio.gather(*(aw for _, aw in pending))
-            done = await asyncio.gather(
-                *(self._complete_async(fp, v) for (fp, _), v in zip(pending, values, strict=True))
-            )
-            for (fp, _), v in zip(pending, done, strict=True):
-                out[fp.key] = v
-        return out
+                else:
+                    value = self._resolve(fp, obj)
+                    if inspect.isawaitable(value):
+                        out[fp.key] = None  # keeps the key order of the selection
+                        awaiting.append((out, fp, value))
+                        continue
+                self._place(out, fp, value, deferred)
+            outs.append(out)
+        if awaiting:
+            values = await asyncio.gather(*(aw for _, _, aw in awaiting))
+            for (out, fp, _), value in zip(awaiting, values, strict=True):
+                self._place(out, fp, value, deferred)
+        groups: dict[int, list[tuple[dict[str, Any], FieldPlan, Any]]] = {}
+        for entry in deferred:
+            groups.setdefault(id(entry[1]), []).append(entry)
+        if len(groups) == 1:
+            await self._finish(next(iter(groups.values())))
+        elif groups:
+            await asyncio.gather(*(self._finish(g) for g in groups.values()))
+        return outs
 
-    async def _complete_async(self, fp: FieldPlan, value: Any) -> Any:
-        if fp.sub is None or not fp.sub.is_async or value is None:
-            return self._complete(fp, value)
-        if fp.list_depth:
-            if any(item is None for item in value) and not fp.item_nullable:
-                raise Fallback("null item")
-            return list(
-                await asyncio.gather(
-                    *(self.object_async(fp.sub, item) for item in value if item is not None)
-                )
-            )
-        return await self.object_async(fp.sub, value)
+    def _place(
+        self,
+        out: dict[str, Any],
+        fp: FieldPlan,
+        value: Any,
+        deferred: list[tuple[dict[str, Any], FieldPlan, Any]],
+    ) -> None:
+        if value is not None and fp.sub is not None and fp.sub.is_async:
+            out[fp.key] = None
+            deferred.append((out, fp, value))
+        else:
+            out[fp.key] = self._complete(fp, value)
+
+    async def _finish(self, group: list[tuple[dict[str, Any], FieldPlan, Any]]) -> None:
+        fp = group[0][1]
+        assert fp.sub is not None
+        flat: list[Any] = []
+        for _, _, value in group:
+            for item in value if fp.list_depth else (value,):
+                if item is None:
+                    if not (fp.list_depth and fp.item_nullable):
+                        raise Fallback("null for a non-null item")
+                else:
+                    flat.append(item)
+        done = iter(await self.objects_async(fp.sub, flat))
+        for out, _, value in group:
+            if fp.list_depth:
+                out[fp.key] = [None if item is None else next(done) for item in value]
+            else:
+                out[fp.key] = next(done)
 
 
 @lru_cache(maxsize=256)
@@ -364,7 +393,7 @@ async def execute_query(
         plan = compile_query(document, operation, variables)
         runner = _Runner(context)
         if plan.is_async:
-            return await runner.object_async(plan, None)
+            return (await runner.objects_async(plan, [None]))[0]
         return runner.object_sync(plan, None)
     except Exception:
         # Fallback, or anything a resolver raised: the ordinary path reports it properly.
