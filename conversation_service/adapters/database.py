@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
@@ -92,6 +92,7 @@ class UnitOfWork:
         self._conn: AsyncConnection | None = None
         self._committed = False
         self.events: list[Event] = []
+        self._after_commit: list[Callable[[], None]] = []
 
     @property
     def conn(self) -> AsyncConnection:
@@ -104,6 +105,10 @@ class UnitOfWork:
 
     def add_event(self, event: Event) -> None:
         self.events.append(event)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the transaction has committed (never after a rollback)."""
+        self._after_commit.append(callback)
 
     async def __aenter__(self) -> UnitOfWork:
         if self._lock is not None:
@@ -124,6 +129,7 @@ class UnitOfWork:
     async def rollback(self) -> None:
         await self.conn.rollback()
         self.events.clear()
+        self._after_commit.clear()
 
     async def __aexit__(
         self,
@@ -139,6 +145,13 @@ class UnitOfWork:
         finally:
             if self._lock is not None:
                 self._lock.release()
+        if self._committed:
+            callbacks, self._after_commit = self._after_commit, []
+            for callback in callbacks:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("after-commit callback failed")
         if self._committed and self.events:
             events, self.events = self.events, []
             try:

@@ -74,6 +74,14 @@ class ContextPolicy:
 
     @classmethod
     def from_settings(cls, s: Settings) -> ContextPolicy:
+        """Fails at start-up on a tier name that has no limit (a typo in DEFAULT_TIER or
+        TENANT_TIERS must not surface later as every caller's validation error)."""
+        unknown = {s.default_tier, *s.tenant_tiers.values()} - set(s.tier_limits)
+        if unknown:
+            raise ValueError(
+                f"tier(s) {sorted(unknown)} have no limit in CONTEXT_TIER_LIMITS "
+                f"(known: {sorted(s.tier_limits)})"
+            )
         return cls(
             tier_limits=dict(s.tier_limits),
             tenant_tiers=dict(s.tenant_tiers),

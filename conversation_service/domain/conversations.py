@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
 from conversation_service.adapters.database import Database, UnitOfWork
+from conversation_service.domain import tokens
 from conversation_service.domain import validation as v
 from conversation_service.domain.clock import utcnow
 from conversation_service.domain.commands import (
@@ -63,6 +64,9 @@ async def create_conversation(
     transaction (the caller commits).
     """
     new = validate_new_conversation(new)
+    for m in new.initial_messages:  # counted before the transaction, off the event loop
+        if m.token_count is None:
+            m.token_count = await tokens.count_async(m.content)
     try:
         async with db.transaction(uow) as tx:
             if new.id is not None:

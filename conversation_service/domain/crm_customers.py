@@ -87,6 +87,8 @@ async def lookup_customers(
                 problem = f"CRM customer lookup timed out after {config.enrich_timeout_s:g}s"
             except CrmError as exc:
                 problem = f"CRM customer lookup failed: {exc.message}"
+            except Exception as exc:  # enrichment never fails a read; the type only (no secrets)
+                problem = f"CRM customer lookup failed: {type(exc).__name__}"
             else:
                 result.customers[link] = customer
                 ttl = config.cache_ttl_s if customer is not None else NEGATIVE_TTL_S

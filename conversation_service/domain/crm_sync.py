@@ -175,23 +175,49 @@ async def _enqueue(tx: UnitOfWork, tenant_id: str, conversation_id: str, seq: in
 
 
 async def request_crm_sync(
-    db: Database, tenant_id: str, conversation_id: str, *, uow: UnitOfWork | None = None
+    db: Database,
+    tenant_id: str,
+    conversation_id: str,
+    *,
+    uow: UnitOfWork | None = None,
+    customer_id: str | None = None,
+    customer_info: dict[str, Any] | None = None,
 ) -> CrmSyncRecord:
     """Queue a sync of the conversation at its current seq; returns the sync state (PENDING,
     or SYNCED when that seq was already pushed). A tenant without a CRM gets NONE with error
-    "no CRM configured" and nothing is written. Unknown conversation: NotFound."""
+    "no CRM configured" and nothing is written. Unknown conversation: NotFound.
+
+    `customer_id` / `customer_info` (the actions' `crm_entity_id` / `customer_info`) first link
+    the conversation to its customer (`crmReferences.customer_id`, `customerInfo`), in the same
+    transaction, so the push carries it."""
+    from conversation_service.domain.commands import ConversationChanges
+    from conversation_service.domain.conversations import update_conversation
+
     conversation_id = v.uuid_id(conversation_id, "conversation_id")
+    v.identifier(customer_id, "crm_entity_id")
+    v.optional_json_object(customer_info, "customer_info")
     crm = crm_of(db)
     async with db.transaction(uow) as tx:
-        seq = await tx.conn.scalar(
-            select(C.last_seq).where(C.tenant_id == tenant_id, C.id == conversation_id)
-        )
-        if seq is None:
+        row = (
+            await tx.conn.execute(
+                select(C.last_seq, C.crm_references).where(
+                    C.tenant_id == tenant_id, C.id == conversation_id
+                )
+            )
+        ).first()
+        if row is None:
             raise NotFound(f"conversation {conversation_id} not found")
+        if customer_id is not None or customer_info is not None:
+            changes = ConversationChanges()
+            if customer_id is not None:
+                changes.crm_references = {**(row.crm_references or {}), "customer_id": customer_id}
+            if customer_info is not None:
+                changes.customer_info = customer_info
+            await update_conversation(db, tenant_id, conversation_id, changes, uow=tx)
         if crm.config_for(tenant_id) is None:
             return CrmSyncRecord.none(tenant_id, conversation_id, NO_CRM)
-        record = await _enqueue(tx, tenant_id, conversation_id, int(seq))
-    crm.notify()
+        record = await _enqueue(tx, tenant_id, conversation_id, int(row.last_seq))
+        tx.after_commit(crm.notify)
     return record
 
 
@@ -205,7 +231,7 @@ async def sync_on_status_change(db: Database, tx: UnitOfWork, record: Conversati
     if config is None or not config.auto_sync_on_complete:
         return
     await _enqueue(tx, record.tenant_id, record.id, record.last_seq)
-    crm.notify()
+    tx.after_commit(crm.notify)
 
 
 # --- reads -----------------------------------------------------------------------------------

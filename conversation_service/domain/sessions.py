@@ -125,13 +125,17 @@ async def close_session(
         stmt = stmt.where(C.agent_id == agent_id)
     closed: list[ConversationRecord] = []
     async with db.transaction(uow) as tx:
-        rows = (await tx.conn.execute(stmt.order_by(C.created_at, C.id))).all()
+        stmt = stmt.order_by(C.created_at, C.id)
+        if tx.dialect == "postgresql":
+            stmt = stmt.with_for_update()  # no concurrent metadata update lost in between
+        rows = (await tx.conn.execute(stmt)).all()
         now = utcnow().isoformat()
         for row in rows:
             current = ConversationRecord.from_row(row)
             changes = ConversationChanges(
                 status=ConversationStatus.COMPLETED,
                 metadata={**current.metadata, "session_closed_at": now},
+                expected_version=current.version,
             )
             closed.append(await update_conversation(db, tenant_id, current.id, changes, uow=tx))
     return closed

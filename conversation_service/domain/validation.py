@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -138,6 +139,22 @@ def positive(value: int | None, field: str, maximum: int = MAX_INT) -> int | Non
     return value
 
 
+def utc_iso(value: Any, field: str) -> str | None:
+    """A datetime or ISO-8601 string, stored as an aware UTC ISO string (naive means UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValidationFailed(f"{field} must be an ISO-8601 date-time", field=field) from None
+    if not isinstance(value, datetime):
+        raise ValidationFailed(f"{field} must be an ISO-8601 date-time", field=field)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return str(value.astimezone(UTC).isoformat())
+
+
 def participants(values: list[dict[str, Any]], field: str = "participants") -> list[dict[str, Any]]:
     if len(values) > MAX_PARTICIPANTS:
         raise ValidationFailed(f"{field} may hold at most {MAX_PARTICIPANTS}", field=field)
@@ -155,7 +172,7 @@ def participants(values: list[dict[str, Any]], field: str = "participants") -> l
         identifier(kind, f"{field}.kind")
         display = p.get("display_name")
         optional_text(display, f"{field}.display_name", MAX_TITLE_CHARS)
-        joined = p.get("joined_at")
+        joined = utc_iso(p.get("joined_at"), f"{field}.joined_at")
         out.append({"id": pid, "kind": kind, "display_name": display, "joined_at": joined})
     json_document(out, field)
     return out

@@ -59,12 +59,13 @@ def create_app(
         holder["c"] = c
         app.state.container = c
         worker = None
-        crm_runner = await start_configured_crm_sync_runner(c)
-        if with_worker:
-            from conversation_service.worker.runner import start_worker
-
-            worker = await start_worker(c)
+        crm_runner = None
         try:
+            crm_runner = await start_configured_crm_sync_runner(c)
+            if with_worker:
+                from conversation_service.worker.runner import start_worker
+
+                worker = await start_worker(c)
             yield
         finally:
             await subscriptions.shutdown()

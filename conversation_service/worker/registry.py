@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +64,8 @@ def ordering_key(action: DomainAction) -> str:
     data = action.payload
     cid = data.get("conversation_id")
     if isinstance(cid, str) and cid:
+        with contextlib.suppress(ValueError):
+            cid = str(uuid.UUID(cid))  # the domain's canonical form: one key per conversation
         return f"{action.tenant_id}:c:{cid.lower()}"
     session = data.get("session_id") or action.session_id
     if isinstance(session, str) and session:

@@ -175,3 +175,14 @@ async def test_bad_input_and_other_tenants(db, tenant) -> None:
         await build_context(db, tenant, cid, max_messages=5000)
     with pytest.raises(ValidationFailed):
         await build_context(db, tenant, "not-a-uuid")
+
+
+def test_unknown_tier_fails_at_start_up() -> None:
+    from conversation_service.config import Settings
+    from conversation_service.domain.context import ContextPolicy
+
+    with pytest.raises(ValueError, match="Free"):
+        ContextPolicy.from_settings(Settings(default_tier="Free"))
+    with pytest.raises(ValueError, match="gold"):
+        ContextPolicy.from_settings(Settings(tenant_tiers={"t": "gold"}))
+    assert ContextPolicy.from_settings(Settings()).message_limit("any") == 5

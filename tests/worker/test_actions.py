@@ -321,3 +321,56 @@ async def test_extra_fields_kept_and_service_stream(
     parsed = DomainAction.model_validate(a)
     assert parsed.model_dump()["some_future_field"] == {"x": 1}
     assert orjson.loads(orjson.dumps(parsed.model_dump(mode="json")))["some_future_field"]
+
+
+async def test_create_carries_every_conversation_field(
+    wire: Wire, start_worker: StartWorker, db: Any, tenant: str
+) -> None:
+    await start_worker()
+    cid = str(uuid.uuid4())
+    reply = await wire.call(
+        "conversation.create",
+        {
+            "conversation_id": cid,
+            "status": "TRANSFERRED",
+            "crm_references": {"customer_id": "c-9"},
+            "participants": [{"id": "u", "joined_at": "2024-01-01T10:00:00"}],
+            "initial_messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "function", "content": "tool says hi"},
+            ],
+        },
+    )
+    data = reply["data"]
+    assert (data["status"], data["crm_references"]) == ("transferred", {"customer_id": "c-9"})
+    assert data["participants"][0]["joined_at"] == "2024-01-01T10:00:00+00:00"  # naive is UTC
+    assert [(m.seq, m.role.value) for m in await _messages(db, tenant, cid)] == [
+        (1, "system"),
+        (2, "tool"),
+    ]
+    bad = await wire.call(
+        "conversation.create", {"participants": [{"id": "u", "joined_at": 12345}]}
+    )
+    assert bad["success"] is False
+    assert bad["error"]["error_code"] == "VALIDATION_ERROR"
+    bad_role = await wire.call(
+        "conversation.create", {"initial_messages": [{"role": "robot", "content": "x"}]}
+    )
+    assert bad_role["error"]["error_code"] == "VALIDATION_ERROR"
+
+
+async def test_sync_crm_links_the_customer_first(
+    wire: Wire, start_worker: StartWorker, db: Any, tenant: str
+) -> None:
+    from conversation_service.domain.conversations import get_conversation
+
+    await start_worker()
+    cid = (await wire.call("conversation.create", {}))["data"]["id"]
+    reply = await wire.call(
+        "conversation.sync_crm",
+        {"conversation_id": cid, "crm_entity_id": "cust-7", "customer_info": {"email": "a@b.c"}},
+    )
+    assert reply["success"] is True
+    record = await get_conversation(db, tenant, cid)
+    assert record.crm_references["customer_id"] == "cust-7"
+    assert record.customer_info == {"email": "a@b.c"}

@@ -27,7 +27,8 @@ async def _conversation_id(call: Call) -> str | None:
 
 async def get_history(call: Call) -> dict[str, Any]:
     d = call.data
-    limit = opt_int(d, "limit") or 10
+    limit = opt_int(d, "limit")
+    limit = 10 if limit is None else limit
     include_system = opt_bool(d, "include_system", False)
     cid = await _conversation_id(call)
     session_id = opt_str(d, "session_id") or call.action.session_id

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from conversation_service.domain.errors import ValidationFailed
 
@@ -59,3 +60,15 @@ def opt_list(data: dict[str, Any], name: str) -> list[Any] | None:
     if not isinstance(value, list):
         raise ValidationFailed(f"{name} must be a list", field=name)
     return value
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def parse_enum(enum: type[E], raw: str, field: str) -> E:
+    """A lowercase enum value (case-insensitive), or a validation error naming the choices."""
+    try:
+        return enum(raw.lower())
+    except ValueError:
+        choices = ", ".join(e.value for e in enum)
+        raise ValidationFailed(f"{field} must be one of {choices}", field=field) from None

@@ -22,20 +22,22 @@ from conversation_service.worker.registry import Call
 from conversation_service.worker.translate import turn_from_action
 
 
-def _role(d: dict[str, Any]) -> MessageRole:
+def _role(d: dict[str, Any], field: str = "role") -> MessageRole:
     raw = req_str(d, "role")
     try:
         return MessageRole.parse(raw)
     except ValueError:
         raise ValidationFailed(
-            "role must be user, assistant, system or tool", field="role"
+            "role must be user, assistant, system or tool", field=field
         ) from None
 
 
-async def add_message(call: Call) -> dict[str, Any]:
-    d = call.data
-    m = NewMessage(
-        role=_role(d),
+def new_message(d: Any, prefix: str = "") -> NewMessage:
+    """The message fields of an action's `data` (the GraphQL input's fields, snake_case)."""
+    if not isinstance(d, dict):
+        raise ValidationFailed(f"{prefix or 'message'} must be an object", field=prefix or None)
+    return NewMessage(
+        role=_role(d, f"{prefix}.role" if prefix else "role"),
         content=req_str(d, "content"),
         content_type=opt_str(d, "content_type") or "text",
         sender_id=opt_str(d, "sender_id"),
@@ -50,6 +52,11 @@ async def add_message(call: Call) -> dict[str, Any]:
         tool_call_id=opt_str(d, "tool_call_id"),
         client_message_id=opt_str(d, "client_message_id"),
     )
+
+
+async def add_message(call: Call) -> dict[str, Any]:
+    d = call.data
+    m = new_message(d)
     appended = await add_message_rule(
         call.db, call.tenant_id, req_str(d, "conversation_id"), m, uow=call.uow
     )
