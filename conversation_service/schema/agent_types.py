@@ -10,6 +10,7 @@ from conversation_service.domain.context import ConversationContextResult
 from conversation_service.domain.search import SearchResult
 from conversation_service.domain.sources import SourcedMessages, source_cursor
 from conversation_service.domain.usage import AgentUsageRecord
+from conversation_service.schema.scalars import JSON
 from conversation_service.schema.types import Message, MessageConnection, PageInfo
 
 
@@ -23,6 +24,18 @@ class ConversationContext:
     oversized_message_ids: list[strawberry.ID] = strawberry.field(
         description="messages that alone exceed the budget"
     )
+
+    @strawberry.field(
+        description="The conversation's customer from the tenant's CRM (cached), for agents that "
+        "want it in their context; null when none or unreachable (see extensions.warnings)."
+    )
+    async def customer(self, info: strawberry.Info) -> JSON | None:
+        from conversation_service.resolvers.crm import load_customer
+        from conversation_service.resolvers.loaders import load_conversation
+
+        conversation = await load_conversation(info, self.conversation_id)
+        customer: JSON | None = await load_customer(info, conversation.record)
+        return customer
 
     @classmethod
     def from_result(cls, r: ConversationContextResult) -> ConversationContext:

@@ -151,3 +151,18 @@ async def test_no_link_no_call(gql: GQL, crm_tenant, link) -> None:
     cid = await create(gql, **link)
     assert (await gql.ok(ONE, {"id": cid}))["conversation"]["customer"] is None
     assert crm_tenant.account.requests == []
+
+
+async def test_agents_get_the_customer_in_their_context(gql: GQL, crm_tenant) -> None:
+    crm_tenant.account.customers["c9"] = {"id": "c9", "name": "Cy", "email": "cy@x.io"}
+    cid = await create(gql, crmReferences={"customer_id": "c9"})
+    await gql.ok(
+        'mutation($c: ID!) { addMessage(conversationId: $c, input: {role: USER, content: "hi"}) { seq } }',
+        {"c": cid},
+    )
+    data = await gql.ok(
+        "query($c: ID!) { conversationContext(conversationId: $c) { messages { seq } customer } }",
+        {"c": cid},
+    )
+    assert data["conversationContext"]["customer"]["name"] == "Cy"
+    assert [m["seq"] for m in data["conversationContext"]["messages"]] == [1]

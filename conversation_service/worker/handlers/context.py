@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from conversation_service.domain.context import build_context
+from conversation_service.domain.conversations import get_conversation
+from conversation_service.domain.crm_customers import lookup_customer
 from conversation_service.domain.sessions import find_session_conversation
 from conversation_service.serializers import message_json
 from conversation_service.worker.handlers.fields import opt_bool, opt_int, opt_str
@@ -71,7 +73,7 @@ async def get_context(call: Call) -> dict[str, Any]:
         model=model,
         include_system=opt_bool(d, "include_system", True),
     )
-    return {
+    reply: dict[str, Any] = {
         "conversation_id": ctx.conversation_id,
         "session_id": opt_str(d, "session_id") or call.action.session_id,
         "model_name": model,
@@ -83,3 +85,7 @@ async def get_context(call: Call) -> dict[str, Any]:
         "omitted_messages": ctx.omitted_messages,
         "oversized_message_ids": ctx.oversized_message_ids,
     }
+    if opt_bool(d, "include_customer", False):  # the CRM customer, when the agent asks for it
+        conversation = await get_conversation(call.db, call.tenant_id, cid)
+        reply["customer"] = await lookup_customer(call.db, call.tenant_id, conversation)
+    return reply
