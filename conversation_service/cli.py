@@ -65,7 +65,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
         from conversation_service.migrate import upgrade_url
 
         upgrade_url(settings.database_url)
-    asyncio.run(run_worker(settings))
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        asyncio.run(run_worker(settings))
+    else:
+        uvloop.run(run_worker(settings))
     return 0
 
 
