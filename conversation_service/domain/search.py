@@ -228,14 +228,17 @@ async def search_messages(
 
 
 async def count_search(db: Database, tenant_id: str, q: SearchQuery) -> int:
-    """How many messages match (asked for separately: it visits every match)."""
+    """How many matches the search can page through (asked for separately: it visits every
+    match). On PostgreSQL that is at most SEARCH_MAX_CANDIDATES, the newest matches it ranks,
+    so `totalCount` never promises pages that do not exist."""
     q = q.validated()
     if not q.words:
         return 0
     conds = _filters(tenant_id, q)
     if db.dialect == "postgresql":
         conds.append(_pg_parts(q)[2])
-        stmt = select(func.count()).select_from(messages).where(*conds)
+        capped = select(M.id).where(*conds).limit(_max_candidates).subquery()
+        stmt = select(func.count()).select_from(capped)
     else:
         stmt = (
             select(func.count())
