@@ -107,3 +107,27 @@ async def test_conversation_metadata_containment(db, tenant) -> None:
     assert await ids({}) == {a, b}
     with pytest.raises(ValidationFailed):
         await ids({'we"ird': 1})
+
+
+@pytest.mark.parametrize("container", ["postgresql"], indirect=True)
+async def test_total_count_matches_what_can_be_paged(db, tenant) -> None:
+    """PostgreSQL ranks the newest SEARCH_MAX_CANDIDATES matches; totalCount says the same."""
+    from conversation_service.config import Settings
+    from conversation_service.domain import search
+
+    c = await conversation(db, tenant)
+    for i in range(4):
+        await add(db, tenant, c, msg("user", f"capped word {i}"))
+    search.configure(Settings(search_max_candidates=3))
+    try:
+        assert await count_search(db, tenant, SearchQuery("capped")) == 3
+        seen, after = 0, None
+        while True:
+            page = await search_messages(db, tenant, SearchQuery("capped"), first=2, after=after)
+            seen += len(page.hits)
+            if not page.has_next:
+                break
+            after = page.hits[-1].cursor
+        assert seen == 3
+    finally:
+        search.configure(Settings())
