@@ -102,6 +102,9 @@ async def _select_conversation(
     return ConversationRecord.from_row(row) if row is not None else None
 
 
+_INSERT = insert(conversations).returning(*conversations.c)  # built once (hot path)
+
+
 async def insert_conversation(
     uow: UnitOfWork, tenant_id: str, new: NewConversation
 ) -> ConversationRecord:
@@ -128,9 +131,7 @@ async def insert_conversation(
         "updated_at": now,
         "version": 1,
     }
-    row = (
-        await uow.conn.execute(insert(conversations).values(values).returning(*conversations.c))
-    ).one()
+    row = (await uow.conn.execute(_INSERT, values)).one()
     if new.tags:
         await _write_tags(uow.conn, tenant_id, values["id"], new.tags)
     return ConversationRecord.from_row(row)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from conversation_service.adapters.database import Database, UnitOfWork
@@ -92,6 +92,30 @@ async def _existing(
     return MessageRecord.from_row(row) if row is not None else None
 
 
+# Built once: a statement object's SQL and cache key are reused on every append (hot path).
+# created_at never goes backwards within a conversation, so seq order == time order.
+_BUMP = (
+    update(conversations)
+    .where(C.tenant_id == bindparam("t"), C.id == bindparam("cid"))
+    .values(
+        last_seq=C.last_seq + 1,
+        message_count=C.message_count + 1,
+        total_tokens=C.total_tokens + bindparam("used", type_=Integer),
+        last_message_at=case(
+            (
+                and_(C.last_message_at.is_not(None), C.last_message_at > bindparam("now")),
+                C.last_message_at,
+            ),
+            else_=bindparam("now"),
+        ),
+        updated_at=bindparam("now"),
+        version=C.version + 1,
+    )
+    .returning(*conversations.c)
+)
+_INSERT = insert(messages).returning(*messages.c)
+
+
 async def append_message(
     uow: UnitOfWork, tenant_id: str, conversation_id: str, m: NewMessage
 ) -> tuple[MessageRecord, ConversationRecord]:
@@ -99,25 +123,11 @@ async def append_message(
     of one conversation and yields the next seq), then insert. A rollback undoes both."""
     token_count = m.token_count if m.token_count is not None else tokens.count(m.content)
     used = usage_tokens(token_count, m.execution)
-    now = utcnow()
-    # created_at never goes backwards within a conversation, so seq order == time order.
-    bump = (
-        update(conversations)
-        .where(C.tenant_id == tenant_id, C.id == conversation_id)
-        .values(
-            last_seq=C.last_seq + 1,
-            message_count=C.message_count + 1,
-            total_tokens=C.total_tokens + used,
-            last_message_at=case(
-                (and_(C.last_message_at.is_not(None), C.last_message_at > now), C.last_message_at),
-                else_=now,
-            ),
-            updated_at=now,
-            version=C.version + 1,
+    crow = (
+        await uow.conn.execute(
+            _BUMP, {"t": tenant_id, "cid": conversation_id, "used": used, "now": utcnow()}
         )
-        .returning(*conversations.c)
-    )
-    crow = (await uow.conn.execute(bump)).first()
+    ).first()
     if crow is None:
         raise NotFound(f"conversation {conversation_id} not found")
     conversation = ConversationRecord.from_row(crow)
@@ -142,7 +152,7 @@ async def append_message(
         "client_message_id": m.client_message_id,
         "created_at": conversation.last_message_at,
     }
-    row = (await uow.conn.execute(insert(messages).values(values).returning(*messages.c))).one()
+    row = (await uow.conn.execute(_INSERT, values)).one()
     message = MessageRecord.from_row(row)
     await write_sources(uow, message)
     uow.add_event(MessageAdded(message, conversation.agent_id, conversation.user_id))

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from conversation_service.domain.enums import ConversationStatus, MessageRole, StateType
+
+
+def _shallow(record: Any) -> dict[str, Any]:
+    """Field name -> value, without `asdict`'s deep copy (events are serialised right away)."""
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}
 
 
 @dataclass(slots=True)
@@ -57,7 +62,7 @@ class ConversationRecord:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _shallow(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConversationRecord:
@@ -117,7 +122,7 @@ class MessageRecord:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _shallow(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MessageRecord:
@@ -154,7 +159,7 @@ class StateRecord:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _shallow(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StateRecord:
