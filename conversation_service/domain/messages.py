@@ -7,7 +7,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from conversation_service.adapters.database import Database, UnitOfWork
@@ -219,6 +232,44 @@ def _seq_bounds(
     return lo, hi, hi < high, window.after is not None and lo > first_seq, total
 
 
+# PostgreSQL: one statement of fixed shape for any number of windows (its SQL and cache key are
+# built once); elsewhere an OR of ranges.
+_RANGES_PG = (
+    select(messages)
+    .join(
+        func.unnest(
+            bindparam("cids", type_=ARRAY(String)),
+            bindparam("los", type_=ARRAY(Integer)),
+            bindparam("his", type_=ARRAY(Integer)),
+        )
+        .table_valued("cid", "lo", "hi")
+        .render_derived(name="r"),
+        and_(
+            M.conversation_id == literal_column("r.cid"),
+            M.seq.between(literal_column("r.lo"), literal_column("r.hi")),
+        ),
+    )
+    .where(M.tenant_id == bindparam("t"))
+    .order_by(M.conversation_id, M.seq)
+)
+
+
+def _ranges_statement(
+    dialect: str, tenant_id: str, wanted: list[tuple[str, int, int]]
+) -> tuple[Any, ...]:
+    """The statement (and its parameters) reading seq ranges of several conversations."""
+    if dialect == "postgresql":
+        cids, los, his = (list(x) for x in zip(*wanted, strict=True))
+        return (_RANGES_PG, {"t": tenant_id, "cids": cids, "los": los, "his": his})
+    ranges = [and_(M.conversation_id == cid, M.seq.between(lo, hi)) for cid, lo, hi in wanted]
+    stmt = (
+        select(messages)
+        .where(M.tenant_id == tenant_id, or_(*ranges))
+        .order_by(M.conversation_id, M.seq)
+    )
+    return (stmt,)
+
+
 async def message_slices(
     db: Database, tenant_id: str, convs: list[ConversationRecord], window: MessageWindow
 ) -> list[MessageSlice]:
@@ -245,19 +296,11 @@ async def message_slices(
             found = {r[0]: r[1] for r in rows}
             first_seqs = {c.id: found.get(c.id, c.last_seq + 1) for c in convs}
         bounds = {c.id: _seq_bounds(c, window, first_seqs[c.id]) for c in convs}
-        ranges = [
-            and_(M.conversation_id == cid, M.seq.between(b[0], b[1]))
-            for cid, b in bounds.items()
-            if b[0] <= b[1]
-        ]
+        wanted = [(cid, b[0], b[1]) for cid, b in bounds.items() if b[0] <= b[1]]
         by_conv: dict[str, list[MessageRecord]] = {c.id: [] for c in convs}
-        if ranges:
+        if wanted:
             rows = (
-                await conn.execute(
-                    select(messages)
-                    .where(M.tenant_id == tenant_id, or_(*ranges))
-                    .order_by(M.conversation_id, M.seq)
-                )
+                await conn.execute(*_ranges_statement(conn.dialect.name, tenant_id, wanted))
             ).all()
             for r in rows:
                 by_conv[r.conversation_id].append(MessageRecord.from_row(r))
