@@ -183,11 +183,17 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--scenarios", default="shared,spread", help="shared (one conversation), spread (one each)"
+    )
     args = parser.parse_args(argv)
+    wanted = {s.strip() for s in args.scenarios.split(",")}
     rows = []
     with bench_database() as url, server(url, {"REDIS_URL": REDIS_URL}) as srv:
         ws_url = srv.base_url.replace("http://", "ws://") + "/graphql"
         for shared in (True, False):
+            if ("shared" if shared else "spread") not in wanted:
+                continue
             row = run_scenario(
                 srv.base_url,
                 ws_url,
