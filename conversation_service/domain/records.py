@@ -98,7 +98,11 @@ class MessageRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> MessageRecord:
-        m = row._mapping
+        return cls.from_mapping(row._mapping)
+
+    @classmethod
+    def from_mapping(cls, m: Any) -> MessageRecord:
+        """From any mapping of the columns (a SQLAlchemy row mapping, an asyncpg Record)."""
         return cls(
             tenant_id=m["tenant_id"],
             id=m["id"],
