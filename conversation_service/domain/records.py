@@ -8,7 +8,6 @@ from typing import Any
 
 from conversation_service.domain.enums import ConversationStatus, MessageRole, StateType
 
-
 # Stored value -> enum member by dict lookup: calling the enum class costs ~2 us per row.
 _ROLES = {r.value: r for r in MessageRole}
 _STATUSES = {st.value: st for st in ConversationStatus}
