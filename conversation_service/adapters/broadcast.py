@@ -57,6 +57,17 @@ class Subscriber:
             await self._event.wait()
 
 
+class Resync:
+    """Marker delivered to every subscriber after the broker connection came back: events may
+    have been missed meanwhile, so consumers catch up from the database."""
+
+    def __repr__(self) -> str:
+        return "RESYNC"
+
+
+RESYNC = Resync()
+
+
 class Overflowed(Exception):
     """The subscriber lost items: resynchronise from the source of truth."""
 

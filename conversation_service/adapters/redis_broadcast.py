@@ -28,21 +28,11 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from conversation_service.adapters.broadcast import LocalHub, Subscriber
+from conversation_service.adapters.broadcast import RESYNC, LocalHub, Subscriber
 
 log = logging.getLogger(__name__)
 
 CONTROL_CHANNEL = "cs:__control__"
-
-
-class Resync:
-    """Marker delivered to every subscriber after the listener (re)connected."""
-
-    def __repr__(self) -> str:
-        return "RESYNC"
-
-
-RESYNC = Resync()
 
 
 class RedisBroadcast:

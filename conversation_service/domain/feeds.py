@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from conversation_service.adapters.broadcast import Overflowed, Subscriber
+from conversation_service.adapters.broadcast import RESYNC, Overflowed, Subscriber
 from conversation_service.adapters.database import Database
 from conversation_service.adapters.events import channel
 from conversation_service.domain.clock import utcnow
@@ -39,10 +39,6 @@ TRACK_MAX = 10_000
 
 class Broadcast(Protocol):
     def subscribe(self, channel: str) -> Any: ...
-
-
-def _is_resync(item: Any) -> bool:
-    return type(item).__name__ == "Resync"
 
 
 class _Positions:
@@ -73,7 +69,7 @@ async def _next(sub: Subscriber) -> Any:
         return "resync"
     except EOFError:
         return "closed"
-    if _is_resync(item):
+    if item is RESYNC:
         return "resync"
     return item
 

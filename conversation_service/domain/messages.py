@@ -341,38 +341,6 @@ async def list_messages(
     return (await message_slices(db, tenant_id, [conv], window))[0]
 
 
-async def messages_after(
-    db: Database, tenant_id: str, conversation_id: str, after_seq: int, limit: int = 500
-) -> list[MessageRecord]:
-    """Stored messages with seq > after_seq in seq order: replay and gap filling for subscribers."""
-    async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(messages)
-                .where(
-                    M.tenant_id == tenant_id,
-                    M.conversation_id == conversation_id,
-                    M.seq > after_seq,
-                )
-                .order_by(M.seq)
-                .limit(limit)
-            )
-        ).all()
-    return [MessageRecord.from_row(r) for r in rows]
-
-
-async def get_messages_by_ids(
-    db: Database, tenant_id: str, ids: list[str]
-) -> dict[str, MessageRecord]:
-    if not ids:
-        return {}
-    async with db.read() as conn:
-        rows = (
-            await conn.execute(select(messages).where(M.tenant_id == tenant_id, M.id.in_(ids)))
-        ).all()
-    return {r.id: MessageRecord.from_row(r) for r in rows}
-
-
 async def messages_between(
     db: Database,
     tenant_id: str,
