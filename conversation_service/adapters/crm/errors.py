@@ -42,3 +42,11 @@ def redact(text: str, *secrets: str) -> str:
         if s:
             text = text.replace(s, "***")
     return text
+
+
+def answer_id(answer: object, what: str) -> str:
+    """The `id` of a CRM's answer to a create (string or number), or CrmBadResponse."""
+    crm_id = answer.get("id") if isinstance(answer, dict) else None
+    if not isinstance(crm_id, str | int) or isinstance(crm_id, bool):
+        raise CrmBadResponse(f"{what}: no `id` in the answer")
+    return str(crm_id)

@@ -13,7 +13,7 @@ import httpx
 
 from conversation_service.adapters.crm.base import CrmConversation, Customer
 from conversation_service.adapters.crm.config import CrmConfig
-from conversation_service.adapters.crm.errors import CrmBadResponse
+from conversation_service.adapters.crm.errors import CrmBadResponse, answer_id
 from conversation_service.adapters.crm.transport import CrmHttp
 
 
@@ -54,10 +54,7 @@ class GenericHttpCrm:
             json=body,
             headers={"Idempotency-Key": conversation.idempotency_key},
         )
-        crm_id = answer.get("id") if isinstance(answer, dict) else None
-        if not isinstance(crm_id, str | int) or isinstance(crm_id, bool):
-            raise CrmBadResponse("CRM POST /conversations: no `id` in the answer")
-        return str(crm_id)
+        return answer_id(answer, "CRM POST /conversations")
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -19,7 +19,7 @@ import httpx
 
 from conversation_service.adapters.crm.base import CrmConversation, Customer
 from conversation_service.adapters.crm.config import CrmConfig
-from conversation_service.adapters.crm.errors import CrmBadResponse, CrmRejected
+from conversation_service.adapters.crm.errors import CrmBadResponse, CrmRejected, answer_id
 from conversation_service.adapters.crm.transport import CrmHttp
 
 CONTACT_PROPERTIES = ["email", "firstname", "lastname", "phone", "company", "lifecyclestage"]
@@ -121,10 +121,7 @@ class HubSpotCrm:
             },
             headers={"Idempotency-Key": conversation.idempotency_key},
         )
-        note_id = answer.get("id") if isinstance(answer, dict) else None
-        if not isinstance(note_id, str | int) or isinstance(note_id, bool):
-            raise CrmBadResponse("HubSpot POST /crm/v3/objects/notes: no `id` in the answer")
-        return str(note_id)
+        return answer_id(answer, "HubSpot POST /crm/v3/objects/notes")
 
     async def aclose(self) -> None:
         await self.http.aclose()
