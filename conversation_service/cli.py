@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from collections.abc import Sequence
 
 from conversation_service.config import Settings
+from conversation_service.migrate import upgrade_url
+from conversation_service.schema import export_sdl
+from conversation_service.web.app import create_app
+from conversation_service.web.server import serve
+from conversation_service.worker.runner import run_worker
 
 
 def _logging(settings: Settings) -> None:
@@ -18,8 +24,6 @@ def _logging(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from conversation_service.web.app import create_app
-
     settings = Settings.from_env()
     if args.host:
         settings = settings.with_(host=args.host)
@@ -28,18 +32,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _logging(settings)
     if settings.is_sqlite or args.migrate:
         # The embedded default creates/upgrades its own database so `make run` needs nothing else.
-        from conversation_service.migrate import upgrade_url
-
         upgrade_url(settings.database_url)
-    from conversation_service.web.server import serve
-
     serve(create_app(settings, with_worker=args.with_worker), settings)
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from conversation_service.migrate import upgrade_url
-
     settings = Settings.from_env()
     _logging(settings)
     upgrade_url(settings.database_url, args.revision)
@@ -48,22 +46,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:
-    from conversation_service.schema import export_sdl
-
     sys.stdout.write(export_sdl())
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from conversation_service.worker.runner import run_worker
-
     settings = Settings.from_env()
     _logging(settings)
     if settings.is_sqlite:
-        from conversation_service.migrate import upgrade_url
-
         upgrade_url(settings.database_url)
     try:
         import uvloop

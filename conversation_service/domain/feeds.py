@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from conversation_service.adapters.broadcast import RESYNC, Overflowed, Subscriber
-from conversation_service.adapters.database import Database
 from conversation_service.adapters.events import channel
 from conversation_service.domain.clock import utcnow
 from conversation_service.domain.conversations import (
@@ -25,6 +24,7 @@ from conversation_service.domain.conversations import (
 )
 from conversation_service.domain.errors import ValidationFailed
 from conversation_service.domain.messages import messages_between, recent_messages
+from conversation_service.domain.ports import UnitOfWorkFactory
 from conversation_service.domain.records import ConversationRecord, MessageRecord, StateRecord
 from conversation_service.domain.state import state_versions
 from conversation_service.domain.validation import identifier, uuid_id
@@ -75,7 +75,7 @@ async def _next(sub: Subscriber) -> Any:
 
 
 async def message_feed(
-    db: Database,
+    db: UnitOfWorkFactory,
     broadcast: Broadcast,
     tenant_id: str,
     *,
@@ -108,7 +108,9 @@ async def message_feed(
 
     async def fill(cid: str, after: int, before: int | None = None) -> AsyncIterator[MessageRecord]:
         while True:
-            batch = await messages_between(db, tenant_id, cid, after_seq=after, before_seq=before)
+            batch = await db.query(
+                tenant_id, messages_between, cid, after_seq=after, before_seq=before
+            )
             for m in batch:
                 positions.set(cid, m.seq)
                 yield m
@@ -120,7 +122,7 @@ async def message_feed(
         started = utcnow()
         synced_at = resume_since or started
         if conversation_id is not None:
-            conv = await get_conversation(db, tenant_id, conversation_id)
+            conv = await db.query(tenant_id, get_conversation, conversation_id)
             base = after_seq if after_seq is not None else conv.last_seq
             if resume and conversation_id in resume:
                 base = resume[conversation_id]
@@ -143,8 +145,8 @@ async def message_feed(
                     since = synced_at - IN_FLIGHT_MARGIN
                     synced_at = utcnow()
                     while True:
-                        rows = await recent_messages(
-                            db, tenant_id, since, agent_id=agent_id, user_id=user_id
+                        rows = await db.query(
+                            tenant_id, recent_messages, since, agent_id=agent_id, user_id=user_id
                         )
                         for m, _, _ in rows:
                             known = positions.get(m.conversation_id)
@@ -174,8 +176,8 @@ async def message_feed(
                 # First sight of this conversation: an earlier message of it may still be in
                 # flight; take it from the database (never anything older than the feed).
                 since = max(started, m.created_at - IN_FLIGHT_MARGIN)
-                earlier = await messages_between(
-                    db, tenant_id, cid, after_seq=0, before_seq=m.seq, since=since
+                earlier = await db.query(
+                    tenant_id, messages_between, cid, after_seq=0, before_seq=m.seq, since=since
                 )
                 last = m.seq - 1
                 for e in earlier:
@@ -191,7 +193,7 @@ async def message_feed(
 
 
 async def conversation_feed(
-    db: Database,
+    db: UnitOfWorkFactory,
     broadcast: Broadcast,
     tenant_id: str,
     *,
@@ -208,7 +210,7 @@ async def conversation_feed(
     ) as sub:
         synced_at = resume_since or utcnow()
         if conversation_id is not None:
-            conv = await get_conversation(db, tenant_id, conversation_id)
+            conv = await db.query(tenant_id, get_conversation, conversation_id)
             versions.setdefault(conv.id, conv.version)
         sub.ready = True
         pending_resync = resume_since is not None
@@ -221,7 +223,7 @@ async def conversation_feed(
                 ids = [conversation_id] if conversation_id is not None else None
                 since = synced_at - IN_FLIGHT_MARGIN
                 synced_at = utcnow()
-                for record in await conversations_updated_since(db, tenant_id, since, ids):
+                for record in await db.query(tenant_id, conversations_updated_since, since, ids):
                     if record.version > versions.get(record.id, 0):
                         versions[record.id] = record.version
                         yield record
@@ -237,7 +239,7 @@ async def conversation_feed(
 
 
 async def state_feed(
-    db: Database,
+    db: UnitOfWorkFactory,
     broadcast: Broadcast,
     tenant_id: str,
     *,
@@ -249,9 +251,9 @@ async def state_feed(
     conversation_id = uuid_id(conversation_id, "conversation_id")
     versions: dict[str, int] = dict(resume or {})
     async with broadcast.subscribe(channel(tenant_id, "state_changed", conversation_id)) as sub:
-        await get_conversation(db, tenant_id, conversation_id)
+        await db.query(tenant_id, get_conversation, conversation_id)
         if resume is None:
-            for record in await state_versions(db, tenant_id, conversation_id, key):
+            for record in await db.query(tenant_id, state_versions, conversation_id, key):
                 versions[record.key] = record.version
         sub.ready = True
         pending_resync = resume is not None
@@ -261,7 +263,7 @@ async def state_feed(
             if item == "closed":
                 return
             if item == "resync":
-                for record in await state_versions(db, tenant_id, conversation_id, key):
+                for record in await db.query(tenant_id, state_versions, conversation_id, key):
                     if record.version > versions.get(record.key, 0):
                         versions[record.key] = record.version
                         yield record

@@ -19,6 +19,7 @@ from conversation_service.rest import create_rest_app
 from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, metrics, readyz
 from conversation_service.web.subscriptions import SubscriptionServer
+from conversation_service.worker.runner import start_worker
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,6 @@ def create_app(
         try:
             crm_runner = await start_configured_crm_sync_runner(c)
             if with_worker:
-                from conversation_service.worker.runner import start_worker
-
                 worker = await start_worker(c)
             yield
         finally:
