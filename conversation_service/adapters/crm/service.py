@@ -7,9 +7,9 @@ customer cache, and the wake-up of the local sync runner).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 
 from conversation_service.adapters.crm.base import CrmClient
 from conversation_service.adapters.crm.cache import (
@@ -35,7 +35,7 @@ class CrmService:
         self,
         directory: CrmDirectory | None = None,
         *,
-        redis: Any = None,
+        redis: Redis | None = None,
         env: str = "dev",
         cache: CustomerCache | None = None,
     ) -> None:
