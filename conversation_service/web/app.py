@@ -17,6 +17,8 @@ from conversation_service.config import Settings
 from conversation_service.crm_runner import start_configured_crm_sync_runner
 from conversation_service.rest import create_rest_app
 from conversation_service.web.graphql_http import GraphQLHTTP
+from conversation_service.web.ide import assets_app
+from conversation_service.assets import ASSETS_PATH
 from conversation_service.web.health import healthz, metrics, readyz
 from conversation_service.web.subscriptions import SubscriptionServer
 
@@ -84,6 +86,7 @@ def create_app(
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        Mount(ASSETS_PATH, app=assets_app()),
         Mount(REST_PREFIX, app=create_rest_app(get_container)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found})
