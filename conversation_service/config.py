@@ -129,6 +129,8 @@ class Settings:
     worker_order_poll_ms: int = 50
     worker_reply_ttl_s: int = 600
     worker_shutdown_grace_s: float = 10.0
+    # Observability (METRICS_TOKEN)
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -179,6 +181,7 @@ class Settings:
             worker_order_poll_ms=_int(e, "WORKER_ORDER_POLL_MS", 50),
             worker_reply_ttl_s=_int(e, "WORKER_REPLY_TTL_S", 600),
             worker_shutdown_grace_s=_float(e, "WORKER_SHUTDOWN_GRACE_S", 10.0),
+            metrics_token=e.get("METRICS_TOKEN") or None,
         )
 
     def with_(self, **changes: object) -> Settings:

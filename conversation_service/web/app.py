@@ -8,18 +8,20 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from conversation_service.assets import ASSETS_PATH
 from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
 from conversation_service.crm_runner import start_configured_crm_sync_runner
 from conversation_service.rest import create_rest_app
 from conversation_service.web.graphql_http import GraphQLHTTP
-from conversation_service.web.ide import assets_app
-from conversation_service.assets import ASSETS_PATH
 from conversation_service.web.health import healthz, metrics, readyz
+from conversation_service.web.ide import assets_app
+from conversation_service.web.request_metrics import RequestMetrics
 from conversation_service.web.subscriptions import SubscriptionServer
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,12 @@ def create_app(
         Mount(ASSETS_PATH, app=assets_app()),
         Mount(REST_PREFIX, app=create_rest_app(get_container)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: _not_found},
+        middleware=[Middleware(RequestMetrics)],
+    )
     app.state.subscriptions = subscriptions
     if container is not None:
         app.state.container = container

@@ -16,7 +16,6 @@ from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.exceptions import MissingQueryError
-
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -26,6 +25,7 @@ from conversation_service.schema import schema
 from conversation_service.schema.errors import shape_error
 from conversation_service.schema.fast_path import execute_query
 from conversation_service.web.ide import graphiql_html
+from conversation_service.web.request_metrics import record_operation
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,7 @@ class GraphQLHTTP:
                 else _respond(_error_body(problem), 400, media)
             )
         assert params is not None
+        record_operation(request.scope, params.get("operationName"))
         context = GraphQLContext(
             container=self._container(), raw_tenant_id=request.headers.get(TENANT_HEADER)
         )
