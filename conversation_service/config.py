@@ -6,7 +6,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal, cast
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./conversations.db"
 
@@ -59,6 +59,12 @@ def _str_map(env: dict[str, str], name: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ValueError(f"{name} must be a JSON object of strings")
     return {str(k): v for k, v in value.items()}
+
+
+def _log_format(value: str) -> Literal["auto", "json", "console"]:
+    if value not in ("auto", "json", "console"):
+        raise ValueError(f"LOG_FORMAT must be auto, json or console, got {value!r}")
+    return cast(Literal["auto", "json", "console"], value)
 
 
 #: Messages given as context per tenant tier (the platform's limits).
@@ -131,6 +137,8 @@ class Settings:
     worker_shutdown_grace_s: float = 10.0
     # Observability (METRICS_TOKEN)
     metrics_token: str | None = None
+    log_format: Literal["auto", "json", "console"] = "auto"  # LOG_FORMAT
+    access_log: bool = False  # ACCESS_LOG
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -182,6 +190,8 @@ class Settings:
             worker_reply_ttl_s=_int(e, "WORKER_REPLY_TTL_S", 600),
             worker_shutdown_grace_s=_float(e, "WORKER_SHUTDOWN_GRACE_S", 10.0),
             metrics_token=e.get("METRICS_TOKEN") or None,
+            log_format=_log_format(e.get("LOG_FORMAT") or "auto"),
+            access_log=(e.get("ACCESS_LOG") or "").lower() in {"1", "true", "yes"},
         )
 
     def with_(self, **changes: object) -> Settings:

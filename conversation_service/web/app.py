@@ -21,6 +21,7 @@ from conversation_service.rest import create_rest_app
 from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, metrics, readyz
 from conversation_service.web.ide import assets_app
+from conversation_service.web.request_id import RequestId
 from conversation_service.web.request_metrics import RequestMetrics
 from conversation_service.web.subscriptions import SubscriptionServer
 
@@ -95,7 +96,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: _not_found},
-        middleware=[Middleware(RequestMetrics)],
+        middleware=[Middleware(RequestId), Middleware(RequestMetrics)],
     )
     app.state.subscriptions = subscriptions
     if container is not None:
