@@ -157,6 +157,9 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(None, alias="METRICS_TOKEN")
     log_format: Literal["auto", "json", "console"] = Field("auto", alias="LOG_FORMAT")
     access_log: bool = Field(False, alias="ACCESS_LOG")
+    # TLS for clients of `serve` (also `serve --ssl-certfile/--ssl-keyfile`)
+    ssl_certfile: str | None = Field(None, alias="SSL_CERTFILE")
+    ssl_keyfile: str | None = Field(None, alias="SSL_KEYFILE")
 
     # --- parsing of environment strings (values given in code pass through unchanged) ---
 

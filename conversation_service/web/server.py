@@ -22,6 +22,8 @@ def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
         log_config=None,
         # One line per request costs ~10% of a small request's CPU; off unless asked for.
         access_log=settings.access_log,
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
         # ~25 KiB per idle socket without per-message deflate (125 KiB with it).
         ws="websockets-sansio",
         ws_per_message_deflate=False,
