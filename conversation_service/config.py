@@ -157,6 +157,8 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(None, alias="METRICS_TOKEN")
     log_format: Literal["auto", "json", "console"] = Field("auto", alias="LOG_FORMAT")
     access_log: bool = Field(False, alias="ACCESS_LOG")
+    otel_enabled: bool = Field(False, alias="OTEL_ENABLED")
+    otel_service_name: str = Field("conversation-service", alias="OTEL_SERVICE_NAME")
     # TLS for clients of `serve` (also `serve --ssl-certfile/--ssl-keyfile`)
     ssl_certfile: str | None = Field(None, alias="SSL_CERTFILE")
     ssl_keyfile: str | None = Field(None, alias="SSL_KEYFILE")
@@ -164,7 +166,12 @@ class Settings(BaseSettings):
     # --- parsing of environment strings (values given in code pass through unchanged) ---
 
     @field_validator(
-        "db_echo", "worker_listen_service_stream", "crm_sync_runner", "access_log", mode="before"
+        "db_echo",
+        "worker_listen_service_stream",
+        "crm_sync_runner",
+        "access_log",
+        "otel_enabled",
+        mode="before",
     )
     @classmethod
     def _flag(cls, value: object) -> object:

@@ -17,6 +17,7 @@ from conversation_service.assets import ASSETS_PATH
 from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
 from conversation_service.crm_runner import start_configured_crm_sync_runner
+from conversation_service.observability.tracing import Tracing
 from conversation_service.rest import create_rest_app
 from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, metrics, readyz
@@ -50,6 +51,11 @@ def create_app(
     `with_worker` also runs the action worker in this process (see worker/).
     """
     settings = settings or (container.settings if container else Settings.from_env())
+    tracing = (
+        container.tracing
+        if container is not None
+        else Tracing.start(settings.otel_enabled, settings.otel_service_name)
+    )
     holder: dict[str, Container] = {}
     if container is not None:
         holder["c"] = container
@@ -60,7 +66,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = container is None
-        c = container or await build_container(settings)
+        c = container or await build_container(settings, tracing)
         holder["c"] = c
         app.state.container = c
         worker = None
@@ -96,7 +102,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: _not_found},
-        middleware=[Middleware(RequestId), Middleware(RequestMetrics)],
+        middleware=[*tracing.middleware(), Middleware(RequestId), Middleware(RequestMetrics)],
     )
     app.state.subscriptions = subscriptions
     if container is not None:
