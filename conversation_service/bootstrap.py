@@ -4,7 +4,7 @@ the reactions across aggregates (event handlers) in one place."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
@@ -18,6 +18,7 @@ from conversation_service.domain import crm_sync
 from conversation_service.domain.events import ConversationCompleted, CrmSyncQueued
 from conversation_service.domain.policies import ContextPolicy
 from conversation_service.domain.reactions import Reactions
+from conversation_service.observability.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class Container:
     broadcast: Broadcast
     crm: CrmService
     redis: aioredis.Redis | None = None
+    tracing: Tracing = field(default_factory=Tracing)
 
     async def close(self) -> None:
         await self.crm.aclose()
@@ -37,6 +39,7 @@ class Container:
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()
+        self.tracing.shutdown()
 
 
 def make_broadcast(settings: Settings) -> Broadcast:
@@ -55,21 +58,26 @@ def reactions(crm: CrmService) -> Reactions:
     return r
 
 
-async def build_container(settings: Settings) -> Container:
+async def build_container(settings: Settings, tracing: Tracing | None = None) -> Container:
     # Fails at start-up on a tier without a limit (not later, as every caller's error).
     policy = ContextPolicy.from_settings(settings)
     broadcast = make_broadcast(settings)
     await broadcast.connect()
+    engine = create_engine(settings)
+    tracing = tracing or Tracing.start(settings.otel_enabled, settings.otel_service_name)
+    tracing.instrument()
     redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
     crm = CrmService(
         load_crm_directory(settings.crm_config_file), redis=redis, env=settings.nooble_env
     )
     db = Database(
-        create_engine(settings),
+        engine,
         BroadcastPublisher(broadcast),
         settings=settings,
         crm=crm,
         reactions=reactions(crm),
         context_policy=policy,
     )
-    return Container(settings=settings, db=db, broadcast=broadcast, redis=redis, crm=crm)
+    return Container(
+        settings=settings, db=db, broadcast=broadcast, redis=redis, crm=crm, tracing=tracing
+    )
