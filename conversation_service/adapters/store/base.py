@@ -20,18 +20,15 @@ class Session(Protocol):
 
 
 class Store:
-    __slots__ = ("_session",)
+    """Bound to one unit of work: its tenant and dialect are copied in (plain slots, read on
+    every statement of the hot paths)."""
+
+    __slots__ = ("_session", "dialect", "tenant_id")
 
     def __init__(self, session: Session) -> None:
         self._session = session
-
-    @property
-    def tenant_id(self) -> str:
-        return self._session.tenant_id
-
-    @property
-    def dialect(self) -> str:
-        return self._session.dialect
+        self.tenant_id = session.tenant_id
+        self.dialect = session.dialect
 
 
 def conflict(exc: IntegrityError) -> WriteConflict:
