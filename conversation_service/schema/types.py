@@ -12,7 +12,7 @@ from conversation_service.domain.enums import ConversationStatus, MessageRole, S
 from conversation_service.domain.pagination import conversation_cursor, message_cursor
 from conversation_service.domain.records import ConversationRecord, MessageRecord, StateRecord
 from conversation_service.schema import enums  # noqa: F401  (registers the enums)
-from conversation_service.schema.scalars import JSON
+from conversation_service.schema.scalars import JSON, saturated_int
 
 if TYPE_CHECKING:
     from conversation_service.domain.conversations import ConversationSlice
@@ -252,7 +252,10 @@ class Conversation:
     customer_info: JSON | None
     crm_references: JSON
     message_count: int
-    total_tokens: int
+    total_tokens: int = strawberry.field(
+        description="Sum of the messages' usage tokens (the execution's total, else the token "
+        "count); saturates at 2147483647, GraphQL's Int bound (REST answers the exact sum)."
+    )
     last_message_at: datetime | None
     last_seq: int = strawberry.field(description="seq of the newest message, 0 when none")
     created_at: datetime
@@ -330,7 +333,7 @@ class Conversation:
             customer_info=r.customer_info,
             crm_references=r.crm_references,
             message_count=r.message_count,
-            total_tokens=r.total_tokens,
+            total_tokens=saturated_int(r.total_tokens),
             last_message_at=r.last_message_at,
             last_seq=r.last_seq,
             created_at=r.created_at,
