@@ -27,11 +27,16 @@ from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
 from conversation_service.domain import context, search
 from conversation_service.domain.clock import utcnow
-from conversation_service.domain.commands import NewMessage
+from conversation_service.domain.commands import ConversationQuery, NewMessage
 from conversation_service.domain.context import build_context
-from conversation_service.domain.enums import MessageRole
+from conversation_service.domain.conversations import list_conversations
+from conversation_service.domain.enums import ConversationStatus, MessageRole
 from conversation_service.domain.messages import add_message, list_messages, recent_messages
-from conversation_service.domain.pagination import MessageWindow
+from conversation_service.domain.pagination import (
+    ConversationPage,
+    MessageWindow,
+    conversation_cursor,
+)
 from conversation_service.domain.search import SearchQuery, count_search, search_messages
 from tests.conftest import PG_ADMIN_DSN, _drop_pg_database, _unavailable, pg_url
 
@@ -123,10 +128,10 @@ async def _plans_after_switch(
     return late
 
 
-def _assert_bounded(late: list[tuple[str, dict[str, Any]]]) -> None:
+def _assert_bounded(late: list[tuple[str, dict[str, Any]]], bound: int = BOUND) -> None:
     for query, plan in late:
         worst = max(_nodes(plan), key=_visited)
-        assert _visited(worst) <= BOUND, (
+        assert _visited(worst) <= bound, (
             f"a {worst['Node Type']} node ({worst.get('Index Name', worst.get('Relation Name'))})"
             f" visited {_visited(worst)} rows in:\n{query}"
         )
@@ -186,10 +191,39 @@ async def test_message_windows_writes_and_resync_stay_bounded(
         assert len(found.items) == 50
 
     async def add() -> None:
-        await add_message(db, TENANT, HOT, NewMessage(role=MessageRole.USER, content="common"))
+        key = uuid.uuid4().hex  # a retry key: the idempotency lookup runs too
+        new = NewMessage(role=MessageRole.USER, content="common", client_message_id=key)
+        assert (await add_message(db, TENANT, HOT, new)).created
 
     async def resync() -> None:
         await recent_messages(db, TENANT, since, limit=100)
 
     for run in (last50, add, resync):
         _assert_bounded(await _plans_after_switch(plans, run))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        ConversationQuery(),
+        ConversationQuery(status=ConversationStatus.COMPLETED),  # 5% of the tenant's
+        ConversationQuery(agent_id="agent-rare"),  # 10%
+        ConversationQuery(tags=["vip"]),  # 10%
+        ConversationQuery(any_tags=["support"]),  # all
+    ],
+    ids=["all", "status", "agent", "tag", "any-tag"],
+)
+async def test_conversation_pages_stay_bounded(
+    skewed: tuple[Container, Plans], query: ConversationQuery
+) -> None:
+    container, plans = skewed
+    db = container.db
+    first = await list_conversations(db, TENANT, query, ConversationPage(first=20))
+    after = conversation_cursor(first.items[-1].created_at, first.items[-1].id)
+
+    async def pages() -> None:
+        await list_conversations(db, TENANT, query, ConversationPage(first=20, after=after))
+        await list_conversations(db, TENANT, query, ConversationPage(page=3, page_size=20))
+
+    # Well under the tenant's 1,000 conversations (the "vip" tag rows are read whole: 100).
+    _assert_bounded(await _plans_after_switch(plans, pages), bound=300)
