@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import literal_column, select
+from sqlalchemy import ColumnElement, literal_column, select
 
 from conversation_service.adapters.database import Database
 from conversation_service.config import Settings
@@ -37,7 +37,7 @@ M = messages.c
 MAX_CONTEXT_MESSAGES = 1000
 #: Inlined (not a bind parameter): a generic plan with `role = $3` cannot use the partial index
 #: and scanned the whole conversation (10,000 rows for one system message).
-_SYSTEM = literal_column(f"'{MessageRole.SYSTEM.value}'")
+_SYSTEM: ColumnElement[str] = literal_column(f"'{MessageRole.SYSTEM.value}'")
 MAX_CONTEXT_TOKENS = 10_000_000
 
 #: Context windows (tokens) of common models; the longest matching prefix wins, so dated
