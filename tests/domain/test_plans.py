@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from bench.cost_growth_bench import HOT, TENANT, Shape, build
 from conversation_service.bootstrap import Container, build_container
@@ -158,6 +158,8 @@ async def test_search_and_its_count_read_at_most_the_capped_candidates(
     if first.has_next:
         after = first.hits[-1].cursor
         _assert_bounded(await _plans_after_switch(plans, lambda: _search(db, words, after)))
+    async with db.read() as conn:  # the setting ended with the search's transaction
+        assert await conn.scalar(text("SHOW plan_cache_mode")) == "auto"
 
 
 async def test_context_reads_system_messages_by_their_partial_index(
