@@ -14,9 +14,11 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 
 from conversation_service import __version__
+from conversation_service.rest.docs import swagger_page
 from conversation_service.rest.errors import install_error_handlers
 from conversation_service.rest.models import JSON_OBJECT_SCHEMA, JSON_VALUE_SCHEMA
 from conversation_service.rest.responses import json_response
@@ -36,7 +38,7 @@ def create_rest_app(get_container: Callable[[], Container]) -> FastAPI:
         description="The `/api/v1` routes of the original FastAPI design, for legacy callers. "
         "New callers should use GraphQL at `/graphql`. Every route needs `X-Tenant-ID`.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served below with the vendored Swagger UI
         redoc_url=None,
         servers=[{"url": PREFIX}],
         root_path_in_servers=False,
@@ -50,11 +52,15 @@ def create_rest_app(get_container: Callable[[], Container]) -> FastAPI:
     routers = (conversations.router, messages.router, state.router)
     for router in routers:
         app.include_router(router)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        return swagger_page(request.scope.get("root_path", "") + "/openapi.json", app.title)
+
     app.state.route_methods = [
         (route.path_regex, set(route.methods or ()))
-        for router in routers
-        for route in router.routes
-        if isinstance(route, APIRoute)
+        for route in [*app.routes, *(r for router in routers for r in router.routes)]
+        if isinstance(route, APIRoute | Route)
     ]
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
