@@ -12,7 +12,9 @@ strings in reference cycles (frames, futures, exceptions) until a collection rea
 1,200 writes of 400 KB took the server from 95 to 574 MB and kept it there.
 `CollectAfterLargeBodies` adds the missing byte trigger: after every `GC_BODY_BUDGET_BYTES` of
 request bodies it runs a full collection, so a burst holds at most about that much garbage
-while small requests (reads) never trigger it. Figures in README.md ("Memory").
+while small requests (reads) almost never reach it: 95 -> 138 MB for the same burst, and the
+wrapper costs ~2 us per request (in-process, 300-byte body) against ~6.4 ms of CPU per nested
+read. Hand-written because no library offers a byte-triggered collection. README.md ("Memory").
 """
 
 from __future__ import annotations
