@@ -189,6 +189,8 @@ class AgentUsageRecord:
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    content_tokens: int
+    conversation_tokens: int
 
 
 class CrmSyncStatus(StrEnum):

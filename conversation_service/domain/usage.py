@@ -2,9 +2,11 @@
 
 An agent's usage is that of the conversations it runs (`Conversation.agentId`), counting the
 messages created in the period: `conversations` is how many of them had a message then,
-`promptTokens` / `completionTokens` sum what the executions reported, and `totalTokens` sums
-each message's usage tokens (the execution's total when reported, else its token count: the
-same figure `Conversation.totalTokens` adds up).
+`promptTokens` / `completionTokens` sum what the executions reported and `totalTokens` is their
+sum (what the agent's executions cost; it used to add message token counts in, which made it
+larger than prompt + completion). `contentTokens` sums the messages' own token counts, and
+`conversationTokens` what `Conversation.totalTokens` adds up for these messages (the
+execution's total when reported, else the message's token count).
 """
 
 from __future__ import annotations

@@ -18,6 +18,10 @@ class Session(Protocol):
         """The transaction's connection, opened (and begun) on first use."""
         ...
 
+    async def plan_for_values(self) -> None:
+        """Plan the transaction's statements for their own values (PostgreSQL custom plans)."""
+        ...
+
 
 class Store:
     """Bound to one unit of work: its tenant and dialect are copied in (plain slots, read on

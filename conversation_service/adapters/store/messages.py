@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import ColumnElement
 
 from conversation_service.adapters.store.base import Store, conflict
 from conversation_service.domain.commands import NewMessage
@@ -53,6 +54,9 @@ _BUMP = (
     .returning(*conversations.c)
 )
 _INSERT = insert(messages).returning(*messages.c)
+#: Inlined (not a bind parameter): a generic plan with `role = $3` cannot use the partial index
+#: and scanned the whole conversation (10,000 rows for one system message).
+_SYSTEM: ColumnElement[str] = literal_column(f"'{MessageRole.SYSTEM.value}'")
 
 # PostgreSQL: one statement of fixed shape for any number of windows (its SQL and cache key are
 # built once); elsewhere an OR of ranges.
@@ -241,7 +245,8 @@ class SqlMessageStore(Store):
         return [(MessageRecord.from_row(r), r.conv_agent_id, r.conv_user_id) for r in rows]
 
     async def system(self, conversation_id: str) -> list[MessageRecord]:
-        """Through the partial index on role = 'system'."""
+        """By the partial index on role = 'system': the role is a constant in the SQL text, so
+        even a generic plan of the cached statement can use it."""
         conn = await self._session.connection()
         rows = (
             await conn.execute(
@@ -249,7 +254,7 @@ class SqlMessageStore(Store):
                 .where(
                     M.tenant_id == self.tenant_id,
                     M.conversation_id == conversation_id,
-                    M.role == MessageRole.SYSTEM.value,
+                    M.role == _SYSTEM,
                 )
                 .order_by(M.seq)
             )

@@ -87,22 +87,25 @@ class SqlSearchStore(Store):
         conds = _filters(tenant_id, q)
         if self.dialect == "postgresql":
             tsquery, rank, matches = _pg_parts(q, _language)
-            # Rank at most the newest `_max_candidates` matches: ts_rank reads every candidate's
-            # tsvector, so a word found in most messages would otherwise cost O(matches).
+            # Rank at most the newest `_max_candidates` matches, ranked inside the candidate scan:
+            # ts_rank reads every candidate's tsvector, so a word found in most messages would
+            # otherwise cost O(matches), and one scan (no second lookup per candidate) keeps the
+            # whole statement bounded by the cap.
             candidates = (
-                select(M.id)
+                select(messages, rank.label("rank"))
                 .where(*conds, matches)
                 .order_by(M.created_at.desc())
                 .limit(_max_candidates)
-                .scalar_subquery()
+                .subquery("candidates")
             )
-            conds.append(M.id.in_(candidates))
+            outer: list[ColumnElement[bool]] = []
             if cursor is not None:
-                conds.append(or_(rank < cursor[0], and_(rank == cursor[0], M.id > cursor[1])))
+                r, cid = candidates.c.rank, candidates.c.id
+                outer.append(or_(r < cursor[0], and_(r == cursor[0], cid > cursor[1])))
             page = (
-                select(messages, rank.label("rank"))
-                .where(*conds)
-                .order_by(rank.desc(), M.id)
+                select(candidates)
+                .where(*outer)
+                .order_by(candidates.c.rank.desc(), candidates.c.id)
                 .limit(size + 1)
                 .subquery()
             )
@@ -144,6 +147,8 @@ class SqlSearchStore(Store):
                 .limit(size + 1)
             )
 
+        # Custom plans: the best plan depends on how many messages hold the words.
+        await self._session.plan_for_values()
         conn = await self._session.connection()
         rows = (await conn.execute(stmt)).all()
         return [(MessageRecord.from_row(r), float(r.rank), r.snippet or "") for r in rows]
@@ -156,7 +161,15 @@ class SqlSearchStore(Store):
         conds = _filters(tenant_id, q)
         if self.dialect == "postgresql":
             conds.append(_pg_parts(q, _language)[2])
-            capped = select(M.id).where(*conds).limit(_max_candidates).subquery()
+            # The ranking's candidates, in the same order: a plan that walks the time index stops
+            # after the cap, as the ranking's does.
+            capped = (
+                select(M.id)
+                .where(*conds)
+                .order_by(M.created_at.desc())
+                .limit(_max_candidates)
+                .subquery()
+            )
             stmt = select(func.count()).select_from(capped)
         else:
             stmt = (
@@ -173,5 +186,6 @@ class SqlSearchStore(Store):
                 )
             )
 
+        await self._session.plan_for_values()
         conn = await self._session.connection()
         return int(await conn.scalar(stmt) or 0)

@@ -40,6 +40,7 @@ class SqlUsageStore(Store):
                 func.coalesce(func.sum(prompt), 0),
                 func.coalesce(func.sum(completion), 0),
                 func.coalesce(func.sum(usage), 0),
+                func.coalesce(func.sum(M.token_count), 0),
             )
             .select_from(conversations.join(messages, join))
             .where(*conds)
@@ -52,5 +53,7 @@ class SqlUsageStore(Store):
             messages=int(row[1]),
             prompt_tokens=int(row[2]),
             completion_tokens=int(row[3]),
-            total_tokens=int(row[4]),
+            total_tokens=int(row[2]) + int(row[3]),
+            content_tokens=int(row[5]),
+            conversation_tokens=int(row[4]),
         )
