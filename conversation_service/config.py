@@ -129,6 +129,11 @@ class Settings:
     worker_order_poll_ms: int = 50
     worker_reply_ttl_s: int = 600
     worker_shutdown_grace_s: float = 10.0
+    # WebSocket limits (see "Subscriptions" in README.md)
+    ws_max_buffer_bytes: int = 4_194_304  # WS_MAX_BUFFER_BYTES
+    ws_max_connections_per_tenant: int = 1000  # WS_MAX_CONNECTIONS_PER_TENANT
+    ws_max_subscriptions_per_tenant: int = 10_000  # WS_MAX_SUBSCRIPTIONS_PER_TENANT
+    ws_allowed_origins: tuple[str, ...] = ()  # WS_ALLOWED_ORIGINS (comma-separated)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -179,6 +184,12 @@ class Settings:
             worker_order_poll_ms=_int(e, "WORKER_ORDER_POLL_MS", 50),
             worker_reply_ttl_s=_int(e, "WORKER_REPLY_TTL_S", 600),
             worker_shutdown_grace_s=_float(e, "WORKER_SHUTDOWN_GRACE_S", 10.0),
+            ws_max_buffer_bytes=_int(e, "WS_MAX_BUFFER_BYTES", 4_194_304),
+            ws_max_connections_per_tenant=_int(e, "WS_MAX_CONNECTIONS_PER_TENANT", 1000),
+            ws_max_subscriptions_per_tenant=_int(e, "WS_MAX_SUBSCRIPTIONS_PER_TENANT", 10_000),
+            ws_allowed_origins=tuple(
+                x.strip() for x in (e.get("WS_ALLOWED_ORIGINS") or "").split(",") if x.strip()
+            ),
         )
 
     def with_(self, **changes: object) -> Settings:
