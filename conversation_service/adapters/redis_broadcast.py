@@ -36,7 +36,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from conversation_service.adapters.broadcast import RESYNC, LocalHub, Subscriber
+from conversation_service.adapters.broadcast import MAILBOX_BYTES, RESYNC, LocalHub, Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,12 @@ class RedisBroadcast:
         self,
         url: str,
         buffer: int = 1000,
+        buffer_bytes: int = MAILBOX_BYTES,
         *,
         confirm_timeout_s: float = 2.0,
         max_backoff_s: float = 2.0,
     ) -> None:
-        self.hub = LocalHub(buffer)
+        self.hub = LocalHub(buffer, buffer_bytes)
         self.url = url
         self._client = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
         self._confirm_timeout = confirm_timeout_s
@@ -115,7 +116,7 @@ class RedisBroadcast:
             # Redis is away: this instance's own subscribers still get the events; the others
             # recover them from the database when their listener reconnects (RESYNC).
             for channel, message in items:
-                self.hub.deliver(channel, orjson.loads(message))
+                self.hub.deliver(channel, orjson.loads(message), len(message))
             raise
 
     # subscribing -------------------------------------------------------------------------
@@ -227,7 +228,7 @@ class RedisBroadcast:
             except orjson.JSONDecodeError:
                 log.warning("dropping a malformed broadcast on %s", channel)
                 return
-            self.hub.deliver(channel, payload)
+            self.hub.deliver(channel, payload, len(msg["data"]))
         elif kind == "subscribe" and isinstance(channel, str):
             left = self._unconfirmed.get(channel, 0) - 1
             if left > 0:

@@ -18,7 +18,7 @@ from conversation_service.crm_runner import start_configured_crm_sync_runner
 from conversation_service.rest import create_rest_app
 from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, metrics, readyz
-from conversation_service.web.ws import SubscriptionServer
+from conversation_service.web.ws.server import SubscriptionServer
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,8 @@
 * `outbox`: the frames waiting for a socket, bounded in bytes;
 * `groups`: identical subscriptions sharing one execution per event;
 * `operation`: parsing and binding an operation, and how its failures become errors;
-* `server`: the endpoint (protocol choice, `Origin`, per-tenant limits, shutdown).
+* `server`: the endpoint (protocol choice, `Origin`, per-tenant limits, shutdown);
+* `transport`: uvicorn's WebSocket protocol with a bound on unread pongs.
 
 Subscriptions resumed with `afterSeq` always run alone (their replay is their own).
 """
-
-from conversation_service.web.ws.server import SubscriptionServer
-
-__all__ = ["SubscriptionServer"]

@@ -10,8 +10,8 @@ always be delivered.
 Control frames (ack, complete, error, ping/pong) have a budget of their own of the same size,
 so data never starves them; a pong is not queued twice while one is still unsent (a peer that
 sends pings and never reads cannot grow the queue), and a control frame past the budget is
-refused: the connection then closes the socket. Sizes are counted in characters of the
-serialised JSON (bytes for ASCII text).
+refused: the connection then closes the socket. Sizes are the frames' UTF-8 lengths (what
+goes on the wire; `str.isascii` makes that free for ASCII frames).
 """
 
 from __future__ import annotations
@@ -28,11 +28,15 @@ class Kind(Enum):
     PONG = "pong"
 
 
+def size(frame: str) -> int:
+    return len(frame) if frame.isascii() else len(frame.encode())
+
+
 class Outbox:
     def __init__(self, max_frames: int, max_bytes: int) -> None:
         self.max_frames = max_frames
         self.max_bytes = max_bytes
-        self._frames: deque[tuple[str, Kind]] = deque()
+        self._frames: deque[tuple[str, Kind, int]] = deque()
         self._data = 0  # data frames queued
         self.data_bytes = 0
         self.control_bytes = 0
@@ -55,17 +59,19 @@ class Outbox:
 
     def try_put_data(self, frame: str) -> bool:
         """Queue a data frame; False when the bound is reached (the caller falls back)."""
-        if self._full_for(len(frame)):
+        n = size(frame)
+        if self._full_for(n):
             return False
-        self._append(frame, Kind.DATA)
+        self._append(frame, Kind.DATA, n)
         return True
 
     async def put_data(self, frame: str) -> None:
         """Queue a data frame, waiting for room (backpressure for a solo subscription)."""
-        while self._full_for(len(frame)) and not self._closed:
+        n = size(frame)
+        while self._full_for(n) and not self._closed:
             self._room.clear()
             await self._room.wait()
-        self._append(frame, Kind.DATA)
+        self._append(frame, Kind.DATA, n)
 
     def put_control(self, frame: str, *, pong: bool = False) -> bool:
         """Queue a control frame; False when its budget is exhausted (close the socket)."""
@@ -73,20 +79,21 @@ class Outbox:
             return True
         if pong and self._pong_queued:
             return True  # the unsent pong answers this ping too
-        if self.control_bytes + len(frame) > self.max_bytes:
+        n = size(frame)
+        if self.control_bytes + n > self.max_bytes:
             return False
-        self._append(frame, Kind.PONG if pong else Kind.CONTROL)
+        self._append(frame, Kind.PONG if pong else Kind.CONTROL, n)
         return True
 
-    def _append(self, frame: str, kind: Kind) -> None:
+    def _append(self, frame: str, kind: Kind, n: int) -> None:
         if self._closed:
             return
-        self._frames.append((frame, kind))
+        self._frames.append((frame, kind, n))
         if kind is Kind.DATA:
             self._data += 1
-            self.data_bytes += len(frame)
+            self.data_bytes += n
         else:
-            self.control_bytes += len(frame)
+            self.control_bytes += n
             self._pong_queued = self._pong_queued or kind is Kind.PONG
         self._ready.set()
         self._empty.clear()
@@ -107,15 +114,15 @@ class Outbox:
                 return None
             self._ready.clear()
             await self._ready.wait()
-        frame, kind = self._frames.popleft()
+        frame, kind, n = self._frames.popleft()
         if not self._frames:
             self._empty.set()
         if kind is Kind.DATA:
             self._data -= 1
-            self.data_bytes -= len(frame)
+            self.data_bytes -= n
             self._room.set()
         else:
-            self.control_bytes -= len(frame)
+            self.control_bytes -= n
             if kind is Kind.PONG:
                 self._pong_queued = False
         return frame
