@@ -3,7 +3,7 @@ reads can make the server buffer.
 
 uvicorn answers each WebSocket ping frame by writing the pong straight to the transport, with
 no flow control: a client that sends pings and never reads grew the server's write buffer
-without limit (100,000 pings of 125 bytes: +12 MB per socket, never released while the socket
+without limit (100,000 pings of 125 bytes: +11 MB per socket, never released while the socket
 stays open). Past `max_buffer_bytes` (WS_MAX_BUFFER_BYTES) of unsent bytes, the next ping
 drops the connection instead of queueing another pong.
 """
