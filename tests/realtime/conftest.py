@@ -107,11 +107,13 @@ class ServeProcess:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
     async def metrics(self) -> dict[str, int]:
+        """The service's own gauges (`conversation_service_*`, Prometheus text), by short name."""
         text = (await self.http.get(f"http://127.0.0.1:{self.port}/metrics")).text
         out: dict[str, int] = {}
         for line in text.splitlines():
             name, _, value = line.partition(" ")
-            out[name.removeprefix("conversation_service_")] = int(value)
+            if name.startswith("conversation_service_") and "{" not in name:
+                out[name.removeprefix("conversation_service_")] = int(float(value))
         return out
 
     def rss_mb(self) -> float:
