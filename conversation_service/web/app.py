@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -18,6 +19,7 @@ from conversation_service.crm_runner import start_configured_crm_sync_runner
 from conversation_service.rest import create_rest_app
 from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, metrics, readyz
+from conversation_service.web.rate_limit import RateLimitMiddleware
 from conversation_service.web.subscriptions import SubscriptionServer
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,17 @@ def create_app(
         Route("/metrics", metrics),
         Mount(REST_PREFIX, app=create_rest_app(get_container)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: _not_found},
+        middleware=[
+            Middleware(
+                RateLimitMiddleware,
+                limiter=lambda: holder["c"].rate_limiter if "c" in holder else None,
+            )
+        ],
+    )
     app.state.subscriptions = subscriptions
     if container is not None:
         app.state.container = container

@@ -37,6 +37,7 @@ from graphql.execution.values import get_argument_values
 from starlette.websockets import WebSocket
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from conversation_service.adapters.rate_limits import Kind, RetryAfter
 from conversation_service.domain.clock import utcnow
 from conversation_service.domain.errors import DomainError, Unauthenticated
 from conversation_service.domain.validation import tenant_id as validate_tenant
@@ -45,6 +46,7 @@ from conversation_service.resolvers.subscriptions import open_feed, position_of
 from conversation_service.schema import schema
 from conversation_service.schema.errors import shape_error
 from conversation_service.schema.fast_path import prepare
+from conversation_service.web.rate_limit import check_rate, graphql_error
 
 log = logging.getLogger(__name__)
 
@@ -419,6 +421,9 @@ class Connection:
             if not self._authenticate(data.get("payload")):
                 await self.close(4403, "Forbidden")
                 return
+            if (refused := await self._rate("ws_connect")) is not None:
+                await self.close(4429, f"Rate limited: retry after {refused.seconds} s")
+                return
             self.acked = True
             self.send({"type": "connection_ack"})
         elif kind == "ping":
@@ -460,6 +465,11 @@ class Connection:
                 await self.outbox.drained(1.0)
                 await self.close(4403, "Forbidden")
                 return
+            if (refused := await self._rate("ws_connect")) is not None:
+                self.send({"type": "connection_error", "payload": graphql_error(refused)})
+                await self.outbox.drained(1.0)
+                await self.close(4429, f"Rate limited: retry after {refused.seconds} s")
+                return
             self.acked = True
             self.send({"type": "connection_ack"})
             self.send({"type": "ka"})
@@ -492,6 +502,10 @@ class Connection:
             return False
         return True
 
+    async def _rate(self, kind: Kind) -> RetryAfter | None:
+        assert self.tenant is not None
+        return await check_rate(self.server.container(), self.tenant, kind)
+
     async def _start(self, op_id: str, payload: Any) -> None:
         if len(self.ops) >= self.max_ops:
             self.ops[op_id] = lambda: None
@@ -506,6 +520,9 @@ class Connection:
             )
             return
         self.ops[op_id] = lambda: None
+        if (refused := await self._rate("ws_subscribe")) is not None:
+            self.fail(op_id, [graphql_error(refused)])
+            return
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
             self.fail(
                 op_id,
