@@ -5,7 +5,7 @@ every WebSocket operation. Storage is `limits`' async Redis storage when `REDIS_
 counter per tenant shared by every instance, on the container's Redis connection pool), its
 in-memory storage otherwise.
 
-Strategy: fixed window. Measured per check (`bench/limits_bench.py` has the in-process figures):
+Strategy: fixed window. Measured per check (`bench/rate_limit_bench.py` measures it):
 in memory, fixed window stays at 14-20 us per check however many hits the window holds, while the
 moving window keeps one entry per hit and inserts at the front of a list, so its cost grows with
 the hits in the window (24 us for the first 20,000 hits of a 1,000,000/minute window, 63 us for
