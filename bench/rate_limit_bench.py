@@ -55,45 +55,44 @@ async def _check_us(limiter: RateLimiter, n: int) -> float:
     return (time.perf_counter() - t) / n * 1e6
 
 
-async def main(args: argparse.Namespace) -> None:
-    with bench_database() as url:
-        container = await build_container(Settings(database_url=url, redis_url=REDIS_URL))
-        try:
-            await upgrade(container.db.engine)
-            await seed(container.db, 20, 20, 1)
-            limiters: dict[str, RateLimiter | None] = {
-                "no rate limit": None,
-                "memory": RateLimiter(HIGH),
-                "redis": RateLimiter(HIGH, redis=container.redis, redis_url=REDIS_URL),
-            }
-            clients = {
-                name: httpx.AsyncClient(
-                    transport=httpx.ASGITransport(
-                        app=create_app(container=dataclasses.replace(container, rate_limiter=lim))
-                    ),
-                    base_url="http://bench",
-                )
-                for name, lim in limiters.items()
-            }
-            results: dict[tuple[str, str], list[float]] = {}
-            for query in QUERIES.values():  # warm the caches of every app
-                for client in clients.values():
-                    await _per_request_us(client, query, 5)
-            for _ in range(args.rounds):
-                for qname, query in QUERIES.items():
-                    for name, client in clients.items():
-                        us = await _per_request_us(client, query, args.requests)
-                        results.setdefault((qname, name), []).append(us)
-            checks: dict[str, float] = {}
-            for name, lim in limiters.items():
-                if lim is not None:
-                    checks[name] = statistics.median(
-                        [await _check_us(lim, args.requests * 4) for _ in range(args.rounds)]
-                    )
+async def main(url: str, args: argparse.Namespace) -> None:
+    container = await build_container(Settings(database_url=url, redis_url=REDIS_URL))
+    try:
+        await upgrade(container.db.engine)
+        await seed(container.db, 20, 20, 1)
+        limiters: dict[str, RateLimiter | None] = {
+            "no rate limit": None,
+            "memory": RateLimiter(HIGH),
+            "redis": RateLimiter(HIGH, redis=container.redis, redis_url=REDIS_URL),
+        }
+        clients = {
+            name: httpx.AsyncClient(
+                transport=httpx.ASGITransport(
+                    app=create_app(container=dataclasses.replace(container, rate_limiter=lim))
+                ),
+                base_url="http://bench",
+            )
+            for name, lim in limiters.items()
+        }
+        results: dict[tuple[str, str], list[float]] = {}
+        for query in QUERIES.values():  # warm the caches of every app
             for client in clients.values():
-                await client.aclose()
-        finally:
-            await container.close()
+                await _per_request_us(client, query, 5)
+        for _ in range(args.rounds):
+            for qname, query in QUERIES.items():
+                for name, client in clients.items():
+                    us = await _per_request_us(client, query, args.requests)
+                    results.setdefault((qname, name), []).append(us)
+        checks: dict[str, float] = {}
+        for name, lim in limiters.items():
+            if lim is not None:
+                checks[name] = statistics.median(
+                    [await _check_us(lim, args.requests * 4) for _ in range(args.rounds)]
+                )
+        for client in clients.values():
+            await client.aclose()
+    finally:
+        await container.close()
     print(f"{'request':<40} {'limiter':<14} {'us/request':>10}")
     for (qname, name), values in results.items():
         median = statistics.median(values)
@@ -106,4 +105,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=100)
-    asyncio.run(main(parser.parse_args()))
+    with bench_database() as database_url:
+        asyncio.run(main(database_url, parser.parse_args()))
