@@ -238,3 +238,26 @@ async def test_websocket_connect_and_operations_are_counted(ws_live: Any, protoc
         await refused.close()
     other = await WSClient.connect(ws_live.ws_url, protocol, new_tenant())  # others unaffected
     await other.close()
+
+
+async def test_refusals_after_the_first_cost_no_redis_call(redis_url: str) -> None:
+    """The first refusal of a window reads its end; later ones in that window are answered
+    locally, so the shared counter stays where the first refusal left it."""
+    import redis.asyncio as aioredis
+
+    from conversation_service.adapters.rate_limits import KEY_PREFIX
+
+    tenant = new_tenant()
+    limiter = RateLimiter("2/minute", redis_url=redis_url)
+    client = aioredis.from_url(redis_url)
+    try:
+        assert await limiter.check(tenant, "http") is None
+        assert await limiter.check(tenant, "http") is None
+        for _ in range(10):
+            refused = await limiter.check(tenant, "http")
+            assert refused is not None
+            assert 55 <= refused.seconds <= 60
+        key = f"{KEY_PREFIX}:{limiter.limit_for(tenant).key_for(tenant)}"
+        assert int(await client.get(key)) == 3
+    finally:
+        await client.aclose()
