@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from conversation_service.adapters.broadcast import MemoryBroadcast
@@ -12,6 +12,7 @@ from conversation_service.adapters.database import Database, create_engine
 from conversation_service.adapters.events import BroadcastPublisher
 from conversation_service.adapters.rate_limits import RateLimiter
 from conversation_service.config import Settings
+from conversation_service.observability.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ class Container:
     broadcast: Any
     redis: Any = None
     crm: CrmService | None = None
+    tracing: Tracing = field(default_factory=Tracing)
     rate_limiter: RateLimiter | None = None
 
     async def close(self) -> None:
@@ -32,6 +34,7 @@ class Container:
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()
+        self.tracing.shutdown()
 
 
 def make_broadcast(settings: Settings) -> Any:
@@ -42,7 +45,7 @@ def make_broadcast(settings: Settings) -> Any:
     return MemoryBroadcast(buffer=settings.subscriber_buffer)
 
 
-async def build_container(settings: Settings) -> Container:
+async def build_container(settings: Settings, tracing: Tracing | None = None) -> Container:
     from conversation_service.domain import context, search
 
     context.configure(settings)  # tier and model defaults of conversationContext
@@ -50,6 +53,8 @@ async def build_container(settings: Settings) -> Container:
     broadcast = make_broadcast(settings)
     await broadcast.connect()
     engine = create_engine(settings)
+    tracing = tracing or Tracing.start(settings.otel_enabled, settings.otel_service_name)
+    tracing.instrument()
     db = Database(engine, BroadcastPublisher(broadcast))
     redis = None
     if settings.redis_url:
@@ -66,6 +71,7 @@ async def build_container(settings: Settings) -> Container:
         broadcast=broadcast,
         redis=redis,
         crm=crm,
+        tracing=tracing,
         rate_limiter=make_rate_limiter(settings, redis),
     )
 

@@ -14,7 +14,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from limits import parse as parse_rate_limit
 from pydantic import Field, ValidationError, field_validator
@@ -168,10 +168,26 @@ class Settings(BaseSettings):
     tenant_limits: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict, alias="TENANT_LIMITS"
     )
+    # Observability
+    metrics_token: str | None = Field(None, alias="METRICS_TOKEN")
+    log_format: Literal["auto", "json", "console"] = Field("auto", alias="LOG_FORMAT")
+    access_log: bool = Field(False, alias="ACCESS_LOG")
+    otel_enabled: bool = Field(False, alias="OTEL_ENABLED")
+    otel_service_name: str = Field("conversation-service", alias="OTEL_SERVICE_NAME")
+    # TLS for clients of `serve` (also `serve --ssl-certfile/--ssl-keyfile`)
+    ssl_certfile: str | None = Field(None, alias="SSL_CERTFILE")
+    ssl_keyfile: str | None = Field(None, alias="SSL_KEYFILE")
 
     # --- parsing of environment strings (values given in code pass through unchanged) ---
 
-    @field_validator("db_echo", "worker_listen_service_stream", "crm_sync_runner", mode="before")
+    @field_validator(
+        "db_echo",
+        "worker_listen_service_stream",
+        "crm_sync_runner",
+        "access_log",
+        "otel_enabled",
+        mode="before",
+    )
     @classmethod
     def _flag(cls, value: object) -> object:
         return value.lower() in _TRUE if isinstance(value, str) else value
