@@ -87,7 +87,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     broadcast_url: str | None = None
-    nooble_env: str = "dev"
+    nooble_env: str = "development"
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -138,7 +138,7 @@ class Settings:
             database_url=e.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             redis_url=redis_url,
             broadcast_url=e.get("BROADCAST_URL") or redis_url,
-            nooble_env=e.get("NOOBLE_ENV") or "dev",
+            nooble_env=e.get("NOOBLE_ENV") or "development",
             log_level=(e.get("LOG_LEVEL") or "INFO").upper(),
             host=e.get("HOST") or "127.0.0.1",
             port=_int(e, "PORT", 8000),
