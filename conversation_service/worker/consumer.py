@@ -249,14 +249,26 @@ class Worker:
                 )
 
     async def _reclaim(self, idle: int) -> None:
+        """Take over entries idle in a dead consumer's pending list, oldest first.
+
+        Not gated by this worker's room: the dead consumer's entries are the earliest pending
+        entries of their conversations, so whatever this worker holds of those conversations
+        waits for them, and a full pair of hands that skipped reclaiming waited forever (two
+        workers, one killed mid-batch: 230/800 applied after 100 s). The extra hold is bounded:
+        entries enter the group's pending list only through a consumer's room-gated read, so
+        what can be reclaimed is at most the dead consumers' own capacities."""
         for stream in self.names.streams:
             start = "0-0"
             for _ in range(10):
-                if self._in_hand() >= self.capacity:
+                if self._stopping.is_set():
                     return
-                room = self.capacity - self._in_hand()
                 resp = await self.redis.xautoclaim(
-                    stream, self.names.group, self.consumer, idle, start, count=room
+                    stream,
+                    self.names.group,
+                    self.consumer,
+                    idle,
+                    start,
+                    count=max(1, self.settings.worker_batch_size),
                 )
                 nxt, claimed = text(resp[0]), resp[1]
                 if claimed:
