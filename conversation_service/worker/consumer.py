@@ -31,6 +31,7 @@ from conversation_service.worker.replies import (
     processing_error,
     validation_error,
 )
+from conversation_service.worker.settle import ReplyFailed, Settlement, Settler
 from conversation_service.worker.streams import StreamNames
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,9 @@ class Worker:
         self._released: dict[str, asyncio.Event] = {}  # ordering key -> woken on release
         self._loops: list[asyncio.Task[None]] = []
         self._keys = KeyCache()
+        self._settler = Settler(
+            redis, self.names.dead, self.names.released, settings.worker_reply_ttl_s, DEAD_MAXLEN
+        )
         self.started = asyncio.Event()
         self.processed = 0  # entries finished (acknowledged) by this worker
 
@@ -476,24 +480,39 @@ class Worker:
         return reply, dead
 
     async def _finish(self, e: Entry, f: Finish) -> None:
-        """Reply, dead-letter and XACK in one MULTI: all happen or none (a redelivery then
-        finds the ledger record and sends the same answer)."""
+        """Reply, dead-letter and XACK in one atomic step: all happen or none (a redelivery then
+        finds the ledger record and sends the same answer). A reply the queue refuses is retried
+        with the handlers' budget (attempts and backoff), then the entry is dead-lettered without
+        it: the effect is committed and kept, and later actions of its key wait no longer."""
         reply, dead = self._plan(e, f)
         attempt = 0
+        reply_attempts = 0
+        max_attempts = max(1, self.settings.worker_max_attempts)
         while True:
             try:
-                pipe = self.redis.pipeline(transaction=True)
-                if reply is not None:
-                    pipe.lpush(reply[0], reply[1])
-                    pipe.expire(reply[0], self.settings.worker_reply_ttl_s)
-                if dead is not None:
-                    pipe.xadd(self.names.dead, dead, maxlen=DEAD_MAXLEN, approximate=True)
-                pipe.xack(e.stream, self.names.group, e.id)
-                if e.key is not None:
-                    pipe.publish(self.names.released, e.key)
-                await pipe.execute()
+                await self._settler.settle(
+                    Settlement(e.stream, e.id, self.names.group, e.key, reply, dead)
+                )
                 self.processed += 1
                 return
+            except ReplyFailed as exc:
+                assert reply is not None
+                reply_attempts += 1
+                reason = f"reply to {reply[0]} failed: {exc}"[:2000]
+                if reply_attempts >= max_attempts:
+                    log.error("action entry %s goes to the dead-letter stream: %s", e.id, reason)
+                    f.dead_reason = f"{f.dead_reason}; {reason}" if f.dead_reason else reason
+                    f.dead_error_type = f.dead_error_type or "ReplyFailed"
+                    f.attempts = reply_attempts
+                    dead = {**self._dead_fields(e, f), "reply_queue": reply[0]}
+                    reply = None
+                    continue
+                log.warning(
+                    "action entry %s attempt %d/%d: %s", e.id, reply_attempts, max_attempts, reason
+                )
+                await self._backoff(reply_attempts)
+                if self._stopping.is_set():
+                    return  # still pending: redelivered later, answered from the ledger
             except (RedisError, OSError) as exc:
                 attempt += 1
                 if self._stopping.is_set():
