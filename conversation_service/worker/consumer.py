@@ -26,6 +26,7 @@ from conversation_service.worker.ordering import (
 from conversation_service.worker.processor import Outcome, Processor
 from conversation_service.worker.registry import Registry, default_registry, ordering_key
 from conversation_service.worker.replies import (
+    Unanswerable,
     build_raw_error_reply,
     build_reply,
     processing_error,
@@ -64,6 +65,7 @@ class Finish:
     dead_reason: str | None = None
     dead_error_type: str | None = None
     attempts: int = 0
+    unanswered: str | None = None  # why the caller gets no reply although it named a queue
 
 
 class Worker:
@@ -450,6 +452,8 @@ class Worker:
             "consumer": self.consumer,
             "failed_at": datetime.now(UTC).isoformat(),
         }
+        if f.unanswered is not None:
+            out["reply"] = f.unanswered
         if a is not None:
             out["action_id"] = a.action_id
             out["action_type"] = a.action_type
@@ -475,7 +479,17 @@ class Worker:
             if o.error is not None and not o.known_type:
                 log.warning("unknown action type %r acknowledged", e.action.action_type)
         elif e.malformed is not None and e.malformed.raw is not None:
-            reply = build_raw_error_reply(e.malformed.raw, validation_error(e.malformed.reason))
+            try:
+                reply = build_raw_error_reply(e.malformed.raw, validation_error(e.malformed.reason))
+            except Unanswerable as exc:
+                f.unanswered = str(exc)
+                log.warning(
+                    "action entry %s on %s goes to the dead-letter stream (%s), %s",
+                    e.id,
+                    e.stream,
+                    f.dead_reason,
+                    f.unanswered,
+                )
         dead = self._dead_fields(e, f) if f.dead_reason is not None else None
         return reply, dead
 
