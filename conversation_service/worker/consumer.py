@@ -1,6 +1,6 @@
 """The consumer loop: batched XREADGROUP, own-pending recovery, XAUTOCLAIM of dead consumers'
 entries, per-conversation ordering, bounded concurrency, retries with backoff, dead letters, and
-the reply + XACK sent atomically (MULTI) only after the database commit."""
+the reply + XACK sent atomically (one script, `settle.py`) only after the database commit."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from conversation_service.adapters.database import Database
 from conversation_service.config import Settings
+from conversation_service.worker.actions import default_registry
 from conversation_service.worker.envelope import DomainAction, MalformedEntry, parse_entry
 from conversation_service.worker.ordering import (
     KeyCache,
@@ -24,7 +25,7 @@ from conversation_service.worker.ordering import (
     text,
 )
 from conversation_service.worker.processor import Outcome, Processor
-from conversation_service.worker.registry import Registry, default_registry, ordering_key
+from conversation_service.worker.registry import Registry, ordering_key
 from conversation_service.worker.replies import (
     Unanswerable,
     build_raw_error_reply,

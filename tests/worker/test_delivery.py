@@ -12,7 +12,8 @@ from conversation_service.domain.conversations import create_conversation
 from conversation_service.domain.errors import NotFound
 from conversation_service.domain.messages import list_messages
 from conversation_service.domain.pagination import MessageWindow
-from conversation_service.worker.registry import Call, default_registry
+from conversation_service.worker.actions import default_registry
+from conversation_service.worker.registry import Call
 from tests.worker.conftest import StartWorker, Wire
 
 
