@@ -3,10 +3,11 @@ notice all happen, or none does (then a redelivery finds the ledger record and a
 
 A Lua script rather than MULTI: a MULTI does not stop at a failing command, so a reply queue that
 is a key of another type (WRONGTYPE) failed the LPUSH while the XACK after it went through, and
-the error was indistinguishable from a lost connection. The script pushes the reply first and
-returns a `REPLYFAILED` error before writing anything else, so the caller can tell "this reply
-cannot be delivered" (retry within the budget, then dead-letter) from "Redis is unreachable"
-(retry until it is back). One round trip, like the MULTI it replaces.
+the error looked like a lost connection (retried forever). The script makes every check before its
+first write (a script that fails half-way keeps what it wrote) and answers `REPLYFAILED` when the
+reply cannot be pushed, so the caller can tell "this reply cannot be delivered" (retry within the
+attempt budget, then dead-letter) from "Redis is unreachable" (retry until it is back). One round
+trip, like the MULTI it replaces.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from redis.exceptions import ResponseError
 
 REPLY_FAILED = "REPLYFAILED"
 
+# Every check comes before the first write: a script that fails half-way keeps its earlier writes.
 _SCRIPT = """
+if #ARGV > 7 then
+  local kind = redis.call('TYPE', KEYS[2])['ok']
+  if kind ~= 'stream' and kind ~= 'none' then
+    return redis.error_reply('DEADLETTERFAILED the dead-letter key holds a ' .. kind)
+  end
+end
 if KEYS[3] then
   local pushed = redis.pcall('LPUSH', KEYS[3], ARGV[5])
   if type(pushed) == 'table' and pushed.err then
