@@ -16,7 +16,6 @@ from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.exceptions import MissingQueryError
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -25,6 +24,8 @@ from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.schema import schema
 from conversation_service.schema.errors import shape_error
 from conversation_service.schema.fast_path import execute_query
+from conversation_service.web.ide import graphiql_html
+from conversation_service.web.request_metrics import record_operation
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class GraphQLHTTP:
 
     def __init__(self, container_getter: Any) -> None:
         self._container = container_getter
-        self._ide = get_graphql_ide_html(graphql_ide="graphiql")
+        self._ide = graphiql_html()
 
     async def handle(self, request: Request) -> Response:
         if request.method == "GET" and _wants_ide(request):
@@ -112,6 +113,7 @@ class GraphQLHTTP:
                 else _respond(_error_body(problem), 400, media)
             )
         assert params is not None
+        record_operation(request.scope, params.get("operationName"))
         context = GraphQLContext(
             container=self._container(), raw_tenant_id=request.headers.get(TENANT_HEADER)
         )
