@@ -14,7 +14,7 @@ from conversation_service.domain.messages import list_messages
 from conversation_service.domain.pagination import MessageWindow
 from conversation_service.worker.actions import default_registry
 from conversation_service.worker.registry import Call
-from tests.worker.conftest import StartWorker, Wire
+from tests.worker.conftest import StartWorker, Wire, wait_for
 
 
 async def _contents(db: Any, tenant: str, cid: str) -> list[str]:
@@ -267,3 +267,33 @@ async def test_unwritable_reply_queue_is_retried_within_budget_then_dead_lettere
     assert dead[0]["attempts"] == "3"
     retries = [r for r in caplog.records if bad["callback_queue_name"] in r.getMessage()]
     assert 1 <= len(retries) <= 3 + 1  # one line per attempt and one for the dead letter
+
+
+async def test_settling_writes_nothing_until_every_key_accepts_it(
+    wire: Wire, start_worker: StartWorker, rds: Any, caplog: Any
+) -> None:
+    """A dead-letter key of the wrong type fails the settle step: the reply must not be pushed
+    again on every retry (a script keeps the writes made before its failure)."""
+
+    async def explode(call: Call) -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    registry = default_registry()
+    registry.register("conversation.explode", explode)
+    await rds.set(wire.dead, "not a stream")
+    await start_worker(registry, worker_max_attempts=1, worker_retry_max_ms=20)
+    a = wire.pseudo_sync("conversation.explode", {})
+    await wire.send(a)
+
+    async def retried() -> bool:
+        failures = [r for r in caplog.records if "acknowledging" in r.getMessage()]
+        return len(failures) >= 3
+
+    await wait_for(retried, 10, "settle retries")
+    assert await rds.llen(a["callback_queue_name"]) == 0
+    await rds.delete(wire.dead)
+    reply = await wire.reply(a)
+    assert reply["error"]["error_code"] == "HANDLER_EXECUTION_ERROR"
+    await wire.drained()
+    assert await rds.llen(a["callback_queue_name"]) == 0  # pushed exactly once
+    assert [d["action_id"] for d in await wire.dead_entries()] == [a["action_id"]]
