@@ -12,6 +12,7 @@ from conversation_service.adapters.broadcast import Broadcast, MemoryBroadcast
 from conversation_service.adapters.crm import CrmService, load_crm_directory
 from conversation_service.adapters.database import Database, create_engine
 from conversation_service.adapters.events import BroadcastPublisher
+from conversation_service.adapters.rate_limits import RateLimiter
 from conversation_service.adapters.redis_broadcast import RedisBroadcast
 from conversation_service.config import Settings
 from conversation_service.domain import crm_sync
@@ -32,6 +33,7 @@ class Container:
     crm: CrmService
     redis: aioredis.Redis | None = None
     tracing: Tracing = field(default_factory=Tracing)
+    rate_limiter: RateLimiter | None = None
 
     async def close(self) -> None:
         await self.crm.aclose()
@@ -44,8 +46,10 @@ class Container:
 
 def make_broadcast(settings: Settings) -> Broadcast:
     if settings.broadcast_url:
-        return RedisBroadcast(settings.broadcast_url, buffer=settings.subscriber_buffer)
-    return MemoryBroadcast(buffer=settings.subscriber_buffer)
+        return RedisBroadcast(
+            settings.broadcast_url, settings.subscriber_buffer, settings.ws_max_buffer_bytes
+        )
+    return MemoryBroadcast(settings.subscriber_buffer, settings.ws_max_buffer_bytes)
 
 
 def reactions(crm: CrmService) -> Reactions:
@@ -79,5 +83,18 @@ async def build_container(settings: Settings, tracing: Tracing | None = None) ->
         context_policy=policy,
     )
     return Container(
-        settings=settings, db=db, broadcast=broadcast, redis=redis, crm=crm, tracing=tracing
+        settings=settings,
+        db=db,
+        broadcast=broadcast,
+        redis=redis,
+        crm=crm,
+        tracing=tracing,
+        rate_limiter=make_rate_limiter(settings, redis),
+    )
+
+
+def make_rate_limiter(settings: Settings, redis: aioredis.Redis | None = None) -> RateLimiter:
+    """On the container's Redis pool when `REDIS_URL` is set (one count for all instances)."""
+    return RateLimiter(
+        settings.rate_limit, settings.tenant_limits, redis=redis, redis_url=settings.redis_url
     )

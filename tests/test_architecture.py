@@ -19,20 +19,16 @@ ROOTS = {f"{PACKAGE}.cli", f"{PACKAGE}.web.app"}
 #: Function-local imports of the package that stay, and why (none: a lazy import is allowed
 #: only for an optional heavy third-party dependency, and those are not of the package).
 LAZY_ALLOWED: set[tuple[str, str]] = set()
-#: Being removed by parallel work on those modules (the GraphQL types <-> loaders cycle, the
-#: worker registry <-> handlers cycle).
+#: Being removed by parallel work on those modules (the GraphQL types <-> loaders cycle).
 #: Remove an entry once its fix is merged.
 KNOWN_ELSEWHERE_CYCLES = [
     sorted([f"{PACKAGE}.resolvers.crm", f"{PACKAGE}.resolvers.loaders", f"{PACKAGE}.schema.types"]),
-    sorted([f"{PACKAGE}.worker.handlers.context", f"{PACKAGE}.worker.handlers.conversations",
-            f"{PACKAGE}.worker.handlers.messages", f"{PACKAGE}.worker.registry"]),
 ]  # fmt: skip
 KNOWN_ELSEWHERE_MODULES = {
     f"{PACKAGE}.resolvers.crm",
     f"{PACKAGE}.resolvers.loaders",
     f"{PACKAGE}.schema.types",
     f"{PACKAGE}.schema.agent_types",
-    f"{PACKAGE}.worker.registry",
 }
 
 
