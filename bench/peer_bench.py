@@ -229,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             postgraphile(peer_db) as peer_write,
         ):
             ours_url = f"{srv.base_url}/graphql"
-            plans = {
+            #: scenario -> (our bodies, the peer's URL, the peer's bodies)
+            plans: dict[str, tuple[list[dict[str, Any]], str, list[dict[str, Any]]]] = {
                 "nested read 20 x 20": (
                     [{"query": OURS["nested"]}],
                     peer_read,
@@ -249,11 +250,12 @@ def main(argv: list[str] | None = None) -> int:
             for name, (ours_bodies, peer_url, peer_bodies) in plans.items():
                 _check(ours_url, ours_bodies[0], ours_headers)
                 _check(peer_url, peer_bodies[0], {})
-                ours_runs, peer_runs = [], []
+                ours_runs: list[dict[str, Any]] = []
+                peer_runs: list[dict[str, Any]] = []
                 for _ in range(args.rounds):  # alternating rounds: both see the same noise
                     ours_runs.append(drive(ours_url, ours_bodies, args.seconds, ours_headers))
                     peer_runs.append(drive(peer_url, peer_bodies, args.seconds, {}))
-                row = {"scenario": name, "ours": ours_runs, "peer": peer_runs}
+                row: dict[str, Any] = {"scenario": name, "ours": ours_runs, "peer": peer_runs}
                 for side, runs in (("ours", ours_runs), ("peer", peer_runs)):
                     for key in ("rps", "p50_ms", "p99_ms"):
                         row[f"{side}_{key}"] = statistics.median(r[key] for r in runs)

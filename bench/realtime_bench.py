@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import orjson
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from bench.run import RESULTS, bench_database, server
 
@@ -56,7 +57,8 @@ async def _scenario(
             body: dict[str, Any] = r.json()
             if "errors" in body:
                 raise RuntimeError(body["errors"])
-            return body["data"]
+            data: dict[str, Any] = body["data"]
+            return data
 
         n_convs = 1 if shared else subscribers
         convs = []
@@ -69,8 +71,11 @@ async def _scenario(
         async def subscriber(i: int, ready: asyncio.Event, all_ready: list[int]) -> None:
             cid = convs[0] if shared else convs[i]
             async with connect(
-                ws_url, subprotocols=["graphql-transport-ws"], compression=None, max_queue=None
-            ) as ws:  # type: ignore[list-item]
+                ws_url,
+                subprotocols=[Subprotocol("graphql-transport-ws")],
+                compression=None,
+                max_queue=None,
+            ) as ws:
                 await ws.send(
                     orjson.dumps(
                         {"type": "connection_init", "payload": {"tenantId": TENANT}}

@@ -94,8 +94,8 @@ async def run_workers(db_url: str, n_procs: int, actions: int, convs: int) -> fl
         payloads = [orjson.dumps(_action(tenant, cids[i % convs], i)) for i in range(actions)]
         t0 = time.perf_counter()
         pipe = r.pipeline(transaction=False)
-        for p in payloads:
-            pipe.xadd(stream, {"data": p})
+        for payload in payloads:
+            pipe.xadd(stream, {"data": payload})
         await pipe.execute()
         while not await _drained(r, stream):
             await asyncio.sleep(0.01)

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from conversation_service.adapters.database import Database
 from conversation_service.adapters.rate_limits import RateLimiter
 from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
@@ -107,7 +108,7 @@ async def container(
 
 
 @pytest.fixture
-def db(container: Container) -> Any:
+def db(container: Container) -> Database:
     return container.db
 
 

@@ -47,7 +47,7 @@ def wait_until_healthy(proc: subprocess.Popen[bytes], url: str, timeout: float =
 
 
 @pytest.mark.slow
-def test_serve_with_embedded_sqlite_default(tmp_path):
+def test_serve_with_embedded_sqlite_default(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "conversation_service", "serve", "--port", str(port)],
@@ -85,7 +85,7 @@ def test_serve_with_embedded_sqlite_default(tmp_path):
     assert (tmp_path / "conversations.db").exists()
 
 
-def test_migrate_command_creates_the_tables(tmp_path):
+def test_migrate_command_creates_the_tables(tmp_path: Path) -> None:
     db = tmp_path / "m.db"
     env = clean_env() | {"DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
     out = subprocess.run(
@@ -102,7 +102,7 @@ def test_migrate_command_creates_the_tables(tmp_path):
     assert {"conversations", "messages", "conversation_state", "alembic_version"} <= tables
 
 
-def test_unknown_command_fails():
+def test_unknown_command_fails() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "conversation_service", "nope"],
         capture_output=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -42,11 +43,11 @@ async def _check(url: str) -> None:
     assert "ux_messages_tenant_conversation_seq" in indexes["messages"]
 
 
-async def test_sqlite_migrations_match_models(tmp_path):
+async def test_sqlite_migrations_match_models(tmp_path: Path) -> None:
     await _check(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
 
 
-async def test_postgresql_migrations_match_models():
+async def test_postgresql_migrations_match_models() -> None:
     try:
         name = await _create_pg_database()
     except OSError as exc:

@@ -258,6 +258,8 @@ async def test_refusals_after_the_first_cost_no_redis_call(redis_url: str) -> No
             assert refused is not None
             assert 55 <= refused.seconds <= 60
         key = f"{KEY_PREFIX}:{limiter.limit_for(tenant).key_for(tenant)}"
-        assert int(await client.get(key)) == 3
+        stored = await client.get(key)
+        assert stored is not None
+        assert int(stored) == 3
     finally:
         await client.aclose()

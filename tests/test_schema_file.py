@@ -11,12 +11,12 @@ from conversation_service.schema import export_sdl
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_schema_file_matches_export():
+def test_schema_file_matches_export() -> None:
     committed = (ROOT / "schema.graphql").read_text()
     assert committed == export_sdl(), "schema.graphql is stale: run `make schema`"
 
 
-def test_cli_export_schema_prints_the_same():
+def test_cli_export_schema_prints_the_same() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "conversation_service", "export-schema"],
         capture_output=True,
@@ -28,7 +28,7 @@ def test_cli_export_schema_prints_the_same():
     assert out == (ROOT / "schema.graphql").read_text()
 
 
-def test_contract_names_are_in_the_schema():
+def test_contract_names_are_in_the_schema() -> None:
     sdl = export_sdl()
     for name in (
         "type Conversation",

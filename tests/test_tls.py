@@ -22,6 +22,7 @@ import pytest
 import redis.asyncio as aioredis
 import trustme
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from conversation_service.bootstrap import build_container
 from conversation_service.config import Settings
@@ -73,8 +74,8 @@ async def test_serve_over_https_and_wss(
                 await untrusting.get(f"https://127.0.0.1:{live.port}/healthz")
         async with connect(
             f"wss://127.0.0.1:{live.port}/graphql",
-            subprotocols=[TRANSPORT_WS],
-            ssl=trust,  # type: ignore[list-item]
+            subprotocols=[Subprotocol(TRANSPORT_WS)],
+            ssl=trust,
         ) as ws:
             await ws.send(
                 orjson.dumps({"type": "connection_init", "payload": {"tenantId": tenant}}).decode()

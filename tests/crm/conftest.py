@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conversation_service.adapters.crm import CrmConfig, CrmService
+from conversation_service.adapters.crm import BreakerState, CircuitBreaker, CrmConfig, CrmService
 from conversation_service.bootstrap import Container
 from conversation_service.crm_runner import CrmSyncRunner, start_crm_sync_runner
 from conversation_service.domain.crm_sync import RetryPolicy
@@ -28,6 +28,12 @@ async def fake_crm() -> AsyncIterator[FakeCrm]:
     finally:
         server.should_exit = True
         await task
+
+
+def breaker_state(breaker: CircuitBreaker) -> BreakerState:
+    """The state read through a call: mypy would keep `breaker.state` narrowed by an earlier
+    assert across the awaits that change it."""
+    return breaker.state
 
 
 def new_token() -> str:
@@ -70,8 +76,11 @@ async def crm_tenant(
         container.crm.directory.set(tenant, None)
 
 
+StartRunner = Callable[..., Awaitable[CrmSyncRunner]]
+
+
 @pytest.fixture
-async def runner(container: Container) -> AsyncIterator[Callable[..., Awaitable[CrmSyncRunner]]]:
+async def runner(container: Container) -> AsyncIterator[StartRunner]:
     started: list[CrmSyncRunner] = []
 
     async def start(**kw: Any) -> CrmSyncRunner:

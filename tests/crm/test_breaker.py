@@ -7,6 +7,7 @@ from conversation_service.adapters.crm import (
     CrmRejected,
     CrmUnavailable,
 )
+from tests.crm.conftest import breaker_state
 
 
 class Clock:
@@ -35,7 +36,7 @@ async def test_opens_after_threshold_fails_fast_and_recovers() -> None:
     for _ in range(3):
         with pytest.raises(CrmUnavailable):
             await b.call(_down)
-    assert b.state is BreakerState.OPEN
+    assert breaker_state(b) is BreakerState.OPEN
     calls = 0
 
     async def counted() -> str:
@@ -48,10 +49,10 @@ async def test_opens_after_threshold_fails_fast_and_recovers() -> None:
     assert calls == 0
     assert info.value.retry_at == 110.0
     clock.now = 110.0
-    assert b.state is BreakerState.HALF_OPEN
+    assert breaker_state(b) is BreakerState.HALF_OPEN
     assert await b.call(counted) == "ok"
     assert calls == 1
-    assert b.state is BreakerState.CLOSED
+    assert breaker_state(b) is BreakerState.CLOSED
 
 
 async def test_failed_trial_reopens_and_rejections_do_not_count() -> None:
@@ -60,14 +61,14 @@ async def test_failed_trial_reopens_and_rejections_do_not_count() -> None:
     for _ in range(5):
         with pytest.raises(CrmRejected):
             await b.call(_rejected)  # the CRM answered: it is up
-    assert b.state is BreakerState.CLOSED
+    assert breaker_state(b) is BreakerState.CLOSED
     for _ in range(2):
         with pytest.raises(CrmUnavailable):
             await b.call(_down)
     clock.now += 5
     with pytest.raises(CrmUnavailable):
         await b.call(_down)  # the half-open trial fails
-    assert b.state is BreakerState.OPEN
+    assert breaker_state(b) is BreakerState.OPEN
     with pytest.raises(CrmCircuitOpen):
         await b.call(_ok)
     clock.now += 5

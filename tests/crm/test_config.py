@@ -1,5 +1,7 @@
 import json
 import logging
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +16,7 @@ from conversation_service.adapters.crm import (
 TOKEN = "super-secret-token-123"
 
 
-def test_json_and_yaml_files_with_wildcard(tmp_path) -> None:
+def test_json_and_yaml_files_with_wildcard(tmp_path: Path) -> None:
     data = {
         "tenant-a": {"connector": "http", "base_url": "https://crm.example/api/", "token": TOKEN,
                      "field_map": {"email": "customer_email"}, "timeout_s": 5, "cache_ttl_s": 300},
@@ -44,7 +46,7 @@ def test_json_and_yaml_files_with_wildcard(tmp_path) -> None:
     assert d.for_tenant("tenant-b") is None  # no entry and no "*": no CRM
 
 
-def test_token_never_printed(caplog) -> None:
+def test_token_never_printed(caplog: pytest.LogCaptureFixture) -> None:
     config = CrmConfig.parse("t", {"connector": "http", "base_url": "http://x", "token": TOKEN})
     caplog.set_level(logging.DEBUG)
     logging.getLogger("t").info("config %s %r", config, config)
@@ -66,14 +68,14 @@ def test_token_never_printed(caplog) -> None:
         ),
     ],
 )
-def test_invalid_entries_are_rejected_without_the_token(raw, message) -> None:
+def test_invalid_entries_are_rejected_without_the_token(raw: dict[str, Any], message: str) -> None:
     with pytest.raises(CrmConfigError) as info:
         CrmConfig.parse("t", raw)
     assert message in str(info.value)
     assert TOKEN not in str(info.value)
 
 
-def test_bad_yaml_error_does_not_quote_the_token(tmp_path) -> None:
+def test_bad_yaml_error_does_not_quote_the_token(tmp_path: Path) -> None:
     y = tmp_path / "crm.yml"
     y.write_text(f"t:\n  token: {TOKEN}\n   bad: [\n")
     with pytest.raises(CrmConfigError) as info:

@@ -15,11 +15,14 @@ from conversation_service.adapters.crm import (
     make_client,
 )
 from tests.crm.conftest import crm_config, new_token
+from tests.crm.fake_crm import FakeCrm
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-def conversation(customer_id=None, email=None, seq=3) -> CrmConversation:
+def conversation(
+    customer_id: str | None = None, email: str | None = None, seq: int = 3
+) -> CrmConversation:
     return CrmConversation(
         conversation_id="7f1c3c1e-4b8a-4d53-9a51-3f8f3f6f2d10", tenant_id="t1",
         customer_id=customer_id, customer_email=email, status="completed", summary="Refund asked",
@@ -28,7 +31,7 @@ def conversation(customer_id=None, email=None, seq=3) -> CrmConversation:
     )  # fmt: skip
 
 
-async def test_generic_connector_lookups_field_map_and_push(fake_crm) -> None:
+async def test_generic_connector_lookups_field_map_and_push(fake_crm: FakeCrm) -> None:
     token = new_token()
     acc = fake_crm.account(token)
     acc.customers["c1"] = {"id": "c1", "name": "Ana", "customer_email": "ana@x.io"}
@@ -54,7 +57,7 @@ async def test_generic_connector_lookups_field_map_and_push(fake_crm) -> None:
         await client.aclose()
 
 
-async def test_hubspot_contact_lookup_and_note_on_the_contact(fake_crm) -> None:
+async def test_hubspot_contact_lookup_and_note_on_the_contact(fake_crm: FakeCrm) -> None:
     token = new_token()
     acc = fake_crm.account(token)
     acc.customers["501"] = {"id": "501", "email": "bo@x.io", "firstname": "Bo", "lastname": "Li"}
@@ -83,7 +86,9 @@ async def test_hubspot_contact_lookup_and_note_on_the_contact(fake_crm) -> None:
 
 
 @pytest.mark.parametrize("connector", ["http", "hubspot"])
-async def test_failures_are_typed_and_never_show_the_token(fake_crm, caplog, connector) -> None:
+async def test_failures_are_typed_and_never_show_the_token(
+    fake_crm: FakeCrm, caplog: pytest.LogCaptureFixture, connector: str
+) -> None:
     caplog.set_level(logging.DEBUG)
     token = new_token()
     acc = fake_crm.account(token)

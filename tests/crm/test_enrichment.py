@@ -2,14 +2,17 @@
 time-outs (null + warning, never an error), breaker, tenant isolation; Redis cache."""
 
 import uuid
+from typing import Any
 
 import pytest
 
 from conversation_service.adapters.crm import BreakerState, CrmDirectory, CrmService
+from conversation_service.bootstrap import Container
 from conversation_service.domain.conversations import get_conversation
 from conversation_service.domain.crm_customers import lookup_customer
 from tests.conftest import GQL
-from tests.crm.conftest import crm_config, new_token
+from tests.crm.conftest import CrmTenant, breaker_state, crm_config, new_token
+from tests.crm.fake_crm import FakeCrm
 
 CREATE = (
     """mutation($input: CreateConversationInput!) { createConversation(input: $input) { id } }"""
@@ -18,12 +21,13 @@ LIST = """{ conversations(first: 20) { nodes { id customer crmSync { status erro
 ONE = """query($id: ID!) { conversation(id: $id) { customer } }"""
 
 
-async def create(gql: GQL, **input) -> str:
-    return (await gql.ok(CREATE, {"input": input}))["createConversation"]["id"]
+async def create(gql: GQL, **input: Any) -> str:
+    cid: str = (await gql.ok(CREATE, {"input": input}))["createConversation"]["id"]
+    return cid
 
 
 async def test_list_costs_one_crm_call_per_distinct_customer_then_hits_cache(
-    gql: GQL, crm_tenant
+    gql: GQL, crm_tenant: CrmTenant
 ) -> None:
     acc = crm_tenant.account
     acc.customers["c1"] = {"id": "c1", "name": "Ana", "email": "ana@x.io"}
@@ -47,7 +51,7 @@ async def test_list_costs_one_crm_call_per_distinct_customer_then_hits_cache(
     assert crm_tenant.crm.stats["cache_hits"] == hits + 2
 
 
-async def test_slow_or_down_crm_gives_null_and_a_warning(gql: GQL, crm_tenant) -> None:
+async def test_slow_or_down_crm_gives_null_and_a_warning(gql: GQL, crm_tenant: CrmTenant) -> None:
     acc = crm_tenant.account
     acc.customers["c9"] = {"id": "c9", "name": "Cy"}
     cid = await create(gql, crmReferences={"customer_id": "c9"})
@@ -67,9 +71,13 @@ async def test_slow_or_down_crm_gives_null_and_a_warning(gql: GQL, crm_tenant) -
     assert (await gql.ok(ONE, {"id": cid}))["conversation"]["customer"]["name"] == "Cy"
 
 
-async def test_breaker_opens_and_recovers(gql: GQL, crm_tenant, fake_crm) -> None:
+async def test_breaker_opens_and_recovers(
+    gql: GQL, crm_tenant: CrmTenant, fake_crm: FakeCrm
+) -> None:
     crm_tenant.reconfigure(fake_crm, breaker_failures=2, breaker_reset_s=30)
-    _, client = crm_tenant.crm.client_for(crm_tenant.tenant)
+    configured = crm_tenant.crm.client_for(crm_tenant.tenant)
+    assert configured is not None
+    _, client = configured
     now = [1000.0]
     client.breaker.clock = lambda: now[0]
     acc = crm_tenant.account
@@ -77,7 +85,7 @@ async def test_breaker_opens_and_recovers(gql: GQL, crm_tenant, fake_crm) -> Non
     ids = [await create(gql, crmReferences={"customer_id": f"k{i}"}) for i in range(3)]
     for cid in ids[:2]:
         await gql(ONE, {"id": cid})
-    assert client.breaker.state is BreakerState.OPEN
+    assert breaker_state(client.breaker) is BreakerState.OPEN
     calls = len(acc.requests)
     body = await gql(ONE, {"id": ids[2]})
     assert len(acc.requests) == calls  # fails fast: the CRM is not called
@@ -86,13 +94,16 @@ async def test_breaker_opens_and_recovers(gql: GQL, crm_tenant, fake_crm) -> Non
     acc.customers["k2"] = {"id": "k2", "name": "Back"}
     now[0] += 30
     assert (await gql.ok(ONE, {"id": ids[2]}))["conversation"]["customer"]["name"] == "Back"
-    assert client.breaker.state is BreakerState.CLOSED
+    assert breaker_state(client.breaker) is BreakerState.CLOSED
 
 
-async def test_tenant_isolation_of_crm_configuration(gql: GQL, crm_tenant, fake_crm) -> None:
+async def test_tenant_isolation_of_crm_configuration(
+    gql: GQL, crm_tenant: CrmTenant, fake_crm: FakeCrm
+) -> None:
     crm_tenant.account.customers["shared-id"] = {"id": "shared-id", "name": "A's customer"}
     await create(gql, crmReferences={"customer_id": "shared-id"})
-    other = gql.as_tenant(f"t-{uuid.uuid4().hex[:12]}")
+    other_tenant = f"t-{uuid.uuid4().hex[:12]}"
+    other = gql.as_tenant(other_tenant)
     await create(other, crmReferences={"customer_id": "shared-id"})
     body = await other(LIST)
     [node] = body["data"]["conversations"]["nodes"]
@@ -101,32 +112,37 @@ async def test_tenant_isolation_of_crm_configuration(gql: GQL, crm_tenant, fake_
     # B gets its own CRM: its own customers, never A's cached ones
     token_b = new_token()
     fake_crm.account(token_b).customers["shared-id"] = {"id": "shared-id", "name": "B's customer"}
-    crm_tenant.crm.directory.set(other.tenant, crm_config(fake_crm, token_b, other.tenant))
+    crm_tenant.crm.directory.set(other_tenant, crm_config(fake_crm, token_b, other_tenant))
     try:
         [node] = (await other.ok(LIST))["conversations"]["nodes"]
         assert node["customer"]["name"] == "B's customer"
         [mine] = (await gql.ok(LIST))["conversations"]["nodes"]
         assert mine["customer"]["name"] == "A's customer"
     finally:
-        crm_tenant.crm.directory.set(other.tenant, None)
+        crm_tenant.crm.directory.set(other_tenant, None)
 
 
 async def test_lookup_customer_for_agents_and_redis_cache(
-    container, crm_tenant, gql: GQL, redis_url, fake_crm
+    container: Container, crm_tenant: CrmTenant, gql: GQL, redis_url: str, fake_crm: FakeCrm
 ) -> None:
     import redis.asyncio as aioredis
 
     crm_tenant.account.customers["r1"] = {"id": "r1", "name": "Redis Ray"}
     cid = await create(gql, crmReferences={"customer_id": "r1"})
     record = await container.db.query(crm_tenant.tenant, get_conversation, cid)
-    assert (await lookup_customer(container.crm, crm_tenant.tenant, record))["name"] == "Redis Ray"
+    assert container.crm is not None
+    found = await lookup_customer(container.crm, crm_tenant.tenant, record)
+    assert found is not None
+    assert found["name"] == "Redis Ray"
     redis = aioredis.from_url(redis_url)
     env = f"test-{uuid.uuid4().hex[:8]}"
     service = CrmService(CrmDirectory({crm_tenant.tenant: crm_tenant.config}), redis=redis, env=env)
     try:
         before = crm_tenant.account.lookups()
         for _ in range(3):
-            assert (await lookup_customer(service, crm_tenant.tenant, record))["id"] == "r1"
+            found = await lookup_customer(service, crm_tenant.tenant, record)
+            assert found is not None
+            assert found["id"] == "r1"
         assert crm_tenant.account.lookups() == before + 1
         keys = [k async for k in redis.scan_iter(f"nooble4:{env}:*")]
         assert len(keys) == 1
@@ -136,7 +152,9 @@ async def test_lookup_customer_for_agents_and_redis_cache(
         peer = CrmService(
             CrmDirectory({crm_tenant.tenant: crm_tenant.config}), redis=redis, env=env
         )
-        assert (await lookup_customer(peer, crm_tenant.tenant, record))["id"] == "r1"
+        found = await lookup_customer(peer, crm_tenant.tenant, record)
+        assert found is not None
+        assert found["id"] == "r1"
         assert crm_tenant.account.lookups() == before + 1
         await peer.aclose()
     finally:
@@ -147,13 +165,13 @@ async def test_lookup_customer_for_agents_and_redis_cache(
 
 
 @pytest.mark.parametrize("link", [{}, {"crmReferences": {"customer_id": ""}}])
-async def test_no_link_no_call(gql: GQL, crm_tenant, link) -> None:
+async def test_no_link_no_call(gql: GQL, crm_tenant: CrmTenant, link: dict[str, Any]) -> None:
     cid = await create(gql, **link)
     assert (await gql.ok(ONE, {"id": cid}))["conversation"]["customer"] is None
     assert crm_tenant.account.requests == []
 
 
-async def test_agents_get_the_customer_in_their_context(gql: GQL, crm_tenant) -> None:
+async def test_agents_get_the_customer_in_their_context(gql: GQL, crm_tenant: CrmTenant) -> None:
     crm_tenant.account.customers["c9"] = {"id": "c9", "name": "Cy", "email": "cy@x.io"}
     cid = await create(gql, crmReferences={"customer_id": "c9"})
     await gql.ok(

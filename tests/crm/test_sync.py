@@ -4,12 +4,15 @@ completed after a restart, exactly one accepted push per seq, visible as `crmSyn
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from sqlalchemy import select
 
-from conversation_service.bootstrap import build_container
+from conversation_service.bootstrap import Container, build_container
 from conversation_service.crm_runner import ANY_TENANT, start_crm_sync_runner
 from conversation_service.domain.crm_sync import (
     CrmSyncStatus,
@@ -19,7 +22,8 @@ from conversation_service.domain.crm_sync import (
 )
 from conversation_service.models import crm_sync
 from tests.conftest import GQL
-from tests.crm.conftest import FAST, wait_until
+from tests.crm.conftest import FAST, CrmTenant, StartRunner, wait_until
+from tests.crm.fake_crm import FakeCrm
 
 CREATE = (
     """mutation($input: CreateConversationInput!) { createConversation(input: $input) { id } }"""
@@ -29,26 +33,30 @@ SYNC = """mutation($id: ID!) { syncConversationToCrm(id: $id) { status lastSynce
 STATE = """query($id: ID!) { conversation(id: $id) { crmSync { status lastSyncedSeq syncedAt attempts error } } }"""
 
 
-async def conversation_with_messages(gql: GQL, n: int = 2, **input) -> str:
+async def conversation_with_messages(gql: GQL, n: int = 2, **input: Any) -> str:
     input.setdefault("crmReferences", {"customer_id": "c1"})
-    cid = (await gql.ok(CREATE, {"input": input}))["createConversation"]["id"]
+    cid: str = (await gql.ok(CREATE, {"input": input}))["createConversation"]["id"]
     for i in range(n):
         await gql.ok(ADD, {"c": cid, "t": f"m{i}"})
     return cid
 
 
-async def sync_state(gql: GQL, cid: str) -> dict:
-    return (await gql.ok(STATE, {"id": cid}))["conversation"]["crmSync"]
+async def sync_state(gql: GQL, cid: str) -> dict[str, Any]:
+    state: dict[str, Any] = (await gql.ok(STATE, {"id": cid}))["conversation"]["crmSync"]
+    return state
 
 
-def status_is(gql: GQL, cid: str, status: str):
+def status_is(gql: GQL, cid: str, status: str) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
-        return (await sync_state(gql, cid))["status"] == status
+        current: str = (await sync_state(gql, cid))["status"]
+        return current == status
 
     return check
 
 
-async def test_sync_queues_pushes_once_and_records(gql: GQL, crm_tenant, runner) -> None:
+async def test_sync_queues_pushes_once_and_records(
+    gql: GQL, crm_tenant: CrmTenant, runner: StartRunner
+) -> None:
     cid = await conversation_with_messages(gql, 2)
     assert (await sync_state(gql, cid))["status"] == "NONE"
     queued = (await gql.ok(SYNC, {"id": cid}))["syncConversationToCrm"]
@@ -75,7 +83,9 @@ async def test_sync_queues_pushes_once_and_records(gql: GQL, crm_tenant, runner)
     assert acc.pushed == {f"{cid}:2": 1, f"{cid}:3": 1}
 
 
-async def test_outage_is_retried_with_backoff_until_synced(gql: GQL, crm_tenant, runner) -> None:
+async def test_outage_is_retried_with_backoff_until_synced(
+    gql: GQL, crm_tenant: CrmTenant, runner: StartRunner
+) -> None:
     acc = crm_tenant.account
     acc.fail_next = 2  # the CRM is down for the first two pushes
     cid = await conversation_with_messages(gql, 1)
@@ -90,7 +100,7 @@ async def test_outage_is_retried_with_backoff_until_synced(gql: GQL, crm_tenant,
 
 
 async def test_gives_up_after_max_attempts_and_a_rejection_fails_at_once(
-    gql: GQL, crm_tenant, runner, caplog
+    gql: GQL, crm_tenant: CrmTenant, runner: StartRunner, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     acc = crm_tenant.account
@@ -117,7 +127,7 @@ async def test_gives_up_after_max_attempts_and_a_rejection_fails_at_once(
 
 
 async def test_persisted_request_survives_a_restart_and_a_crash_mid_push(
-    container, gql: GQL, crm_tenant, fake_crm, tmp_path
+    container: Container, gql: GQL, crm_tenant: CrmTenant, fake_crm: FakeCrm, tmp_path: Path
 ) -> None:
     a = await conversation_with_messages(gql, 1)
     b = await conversation_with_messages(gql, 2)
@@ -146,7 +156,9 @@ async def test_persisted_request_survives_a_restart_and_a_crash_mid_push(
     assert crm_tenant.account.pushed == {f"{a}:1": 1, f"{b}:2": 1}
 
 
-async def test_tenant_without_crm_gets_none_and_nothing_is_written(container, gql: GQL) -> None:
+async def test_tenant_without_crm_gets_none_and_nothing_is_written(
+    container: Container, gql: GQL
+) -> None:
     cid = await conversation_with_messages(gql, 1)
     state = (await gql.ok(SYNC, {"id": cid}))["syncConversationToCrm"]
     assert state == {"status": "NONE", "lastSyncedSeq": None, "syncedAt": None, "attempts": 0,
@@ -162,7 +174,9 @@ async def test_tenant_without_crm_gets_none_and_nothing_is_written(container, gq
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
-async def test_auto_sync_when_completed(gql: GQL, crm_tenant, fake_crm, runner) -> None:
+async def test_auto_sync_when_completed(
+    gql: GQL, crm_tenant: CrmTenant, fake_crm: FakeCrm, runner: StartRunner
+) -> None:
     crm_tenant.reconfigure(fake_crm, auto_sync_on_complete=True)
     cid = await conversation_with_messages(gql, 2)
     await gql.ok("""mutation($id: ID!) { updateConversation(id: $id, input: {title: "x"}) { id } }""",
@@ -178,7 +192,9 @@ async def test_auto_sync_when_completed(gql: GQL, crm_tenant, fake_crm, runner) 
     assert crm_tenant.account.bodies[f"{cid}:2"]["status"] == "completed"
 
 
-async def test_worker_entry_point_joins_the_callers_transaction(container, gql: GQL, crm_tenant):
+async def test_worker_entry_point_joins_the_callers_transaction(
+    container: Container, gql: GQL, crm_tenant: CrmTenant
+) -> None:
     cid = await conversation_with_messages(gql, 1)
     async with container.db(crm_tenant.tenant) as uow:
         record = await request_crm_sync(uow, cid)
@@ -193,7 +209,9 @@ async def test_worker_entry_point_joins_the_callers_transaction(container, gql: 
 
 
 @pytest.mark.parametrize("container", ["postgresql"], indirect=True)
-async def test_concurrent_runners_push_each_seq_once(container, gql: GQL, crm_tenant, runner):
+async def test_concurrent_runners_push_each_seq_once(
+    container: Container, gql: GQL, crm_tenant: CrmTenant, runner: StartRunner
+) -> None:
     ids = [await conversation_with_messages(gql, 1) for _ in range(12)]
     for cid in ids:
         await gql.ok(SYNC, {"id": cid})
@@ -210,7 +228,7 @@ async def test_concurrent_runners_push_each_seq_once(container, gql: GQL, crm_te
 
 @pytest.mark.parametrize("enabled", [True, False])
 async def test_app_lifespan_runs_the_runner_behind_a_setting(
-    container, gql: GQL, crm_tenant, enabled
+    container: Container, gql: GQL, crm_tenant: CrmTenant, enabled: bool
 ) -> None:
     from dataclasses import replace
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from conversation_service.adapters.database import Database
 from conversation_service.domain.commands import NewConversation, NewMessage
 from conversation_service.domain.conversations import create_conversation
 from conversation_service.domain.enums import MessageRole
@@ -15,12 +16,12 @@ def msg(role: str, content: str = "x", tokens: int | None = None, **kw: Any) -> 
     return NewMessage(role=MessageRole(role), content=content, token_count=tokens, **kw)
 
 
-async def conversation(db: Any, tenant: str, *messages: NewMessage, **kw: Any) -> str:
+async def conversation(db: Database, tenant: str, *messages: NewMessage, **kw: Any) -> str:
     record, _ = await db.run(
         tenant, create_conversation, NewConversation(initial_messages=list(messages), **kw)
     )
     return record.id
 
 
-async def add(db: Any, tenant: str, cid: str, m: NewMessage) -> MessageRecord:
+async def add(db: Database, tenant: str, cid: str, m: NewMessage) -> MessageRecord:
     return (await db.run(tenant, add_message, cid, m)).message

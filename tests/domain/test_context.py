@@ -1,17 +1,22 @@
 import pytest
 
-from conversation_service.domain.context import ContextPolicy, build_context
+from conversation_service.adapters.database import Database
+from conversation_service.domain.context import (
+    ContextPolicy,
+    ConversationContextResult,
+    build_context,
+)
 from conversation_service.domain.errors import NotFound, ValidationFailed
 from tests.domain.helpers import add, conversation, msg
 
 CALL = [{"id": "call_1", "name": "lookup", "arguments": "{}"}]
 
 
-def seqs(ctx) -> list[int]:
+def seqs(ctx: ConversationContextResult) -> list[int]:
     return [m.seq for m in ctx.messages]
 
 
-async def test_empty_conversation(db, tenant) -> None:
+async def test_empty_conversation(db: Database, tenant: str) -> None:
     cid = await conversation(db, tenant)
     ctx = await db.query(tenant, build_context, cid, max_tokens=100)
     assert (ctx.messages, ctx.total_tokens, ctx.truncated, ctx.omitted_messages) == (
@@ -24,14 +29,14 @@ async def test_empty_conversation(db, tenant) -> None:
     assert ctx.conversation_id == cid
 
 
-async def test_max_messages_keeps_the_newest(db, tenant) -> None:
+async def test_max_messages_keeps_the_newest(db: Database, tenant: str) -> None:
     cid = await conversation(db, tenant, *[msg("user", f"m{i}", tokens=1) for i in range(10)])
     ctx = await db.query(tenant, build_context, cid, max_messages=3)
     assert seqs(ctx) == [8, 9, 10]
     assert (ctx.total_tokens, ctx.truncated, ctx.omitted_messages) == (3, True, 7)
 
 
-async def test_token_budget_and_the_tighter_limit_wins(db, tenant) -> None:
+async def test_token_budget_and_the_tighter_limit_wins(db: Database, tenant: str) -> None:
     cid = await conversation(db, tenant, *[msg("user", tokens=5) for _ in range(6)])
     ctx = await db.query(tenant, build_context, cid, max_tokens=12, max_messages=5)
     assert seqs(ctx) == [5, 6]
@@ -46,7 +51,7 @@ async def test_token_budget_and_the_tighter_limit_wins(db, tenant) -> None:
     assert ctx.omitted_messages == 0
 
 
-async def test_never_skips_a_message_to_fit_an_older_one(db, tenant) -> None:
+async def test_never_skips_a_message_to_fit_an_older_one(db: Database, tenant: str) -> None:
     cid = await conversation(
         db,
         tenant,
@@ -62,7 +67,9 @@ async def test_never_skips_a_message_to_fit_an_older_one(db, tenant) -> None:
     assert ctx.oversized_message_ids == []
 
 
-async def test_huge_newest_message_ends_the_context_and_is_reported(db, tenant) -> None:
+async def test_huge_newest_message_ends_the_context_and_is_reported(
+    db: Database, tenant: str
+) -> None:
     cid = await conversation(db, tenant, msg("system", tokens=5), msg("user", tokens=3))
     huge = await add(db, tenant, cid, msg("user", "big", tokens=1000))
     ctx = await db.query(tenant, build_context, cid, max_tokens=100, max_messages=10)
@@ -71,7 +78,9 @@ async def test_huge_newest_message_ends_the_context_and_is_reported(db, tenant) 
     assert (ctx.total_tokens, ctx.truncated, ctx.omitted_messages) == (5, True, 2)
 
 
-async def test_tool_call_and_its_answers_go_in_whole_or_not_at_all(db, tenant) -> None:
+async def test_tool_call_and_its_answers_go_in_whole_or_not_at_all(
+    db: Database, tenant: str
+) -> None:
     cid = await conversation(
         db,
         tenant,
@@ -93,7 +102,7 @@ async def test_tool_call_and_its_answers_go_in_whole_or_not_at_all(db, tenant) -
     assert seqs(ctx) == [2, 3, 4, 5]
 
 
-async def test_newest_tool_unit_too_big_is_reported_whole(db, tenant) -> None:
+async def test_newest_tool_unit_too_big_is_reported_whole(db: Database, tenant: str) -> None:
     cid = await conversation(
         db,
         tenant,
@@ -108,7 +117,9 @@ async def test_newest_tool_unit_too_big_is_reported_whole(db, tenant) -> None:
     assert ctx.omitted_messages == 3
 
 
-async def test_system_messages_are_pinned_and_not_counted_in_max_messages(db, tenant) -> None:
+async def test_system_messages_are_pinned_and_not_counted_in_max_messages(
+    db: Database, tenant: str
+) -> None:
     cid = await conversation(
         db, tenant, msg("system", tokens=10), *[msg("user", tokens=5) for _ in range(10)]
     )
@@ -128,7 +139,9 @@ async def test_system_messages_are_pinned_and_not_counted_in_max_messages(db, te
     assert ctx.omitted_messages == 10
 
 
-async def test_system_messages_in_the_middle_are_skipped_by_the_walk(db, tenant) -> None:
+async def test_system_messages_in_the_middle_are_skipped_by_the_walk(
+    db: Database, tenant: str
+) -> None:
     # 120 messages, every third a system message: the walk spans several seq pages.
     history = [msg("system" if i % 3 == 0 else "user", f"m{i}", tokens=1) for i in range(100)]
     cid = await conversation(db, tenant, *history)
@@ -145,7 +158,7 @@ async def test_system_messages_in_the_middle_are_skipped_by_the_walk(db, tenant)
     assert seqs(pinned) == sorted(seqs(pinned))
 
 
-async def test_defaults_from_tier_and_model(db, tenant) -> None:
+async def test_defaults_from_tier_and_model(db: Database, tenant: str) -> None:
     cid = await conversation(db, tenant, *[msg("user", tokens=3000) for _ in range(60)])
     assert len((await db.query(tenant, build_context, cid)).messages) == 5  # DEFAULT_TIER free
     assert len((await db.query(tenant, build_context, cid, tier="enterprise")).messages) == 50
@@ -166,7 +179,7 @@ def test_policy_tiers_and_model_prefixes() -> None:
     assert p.model_window("my-own-model") is None
 
 
-async def test_bad_input_and_other_tenants(db, tenant) -> None:
+async def test_bad_input_and_other_tenants(db: Database, tenant: str) -> None:
     cid = await conversation(db, tenant, msg("user"))
     with pytest.raises(NotFound):
         await db.query("someone-else", build_context, cid)

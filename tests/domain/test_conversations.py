@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
 
+from conversation_service.adapters.database import Database
 from conversation_service.domain import conversations as domain
 from conversation_service.domain.commands import (
     ConversationChanges,
@@ -20,7 +22,7 @@ from conversation_service.domain.pagination import ConversationPage
 from tests.helpers import row_counts
 
 
-async def test_create_with_chosen_id_is_idempotent(db, tenant):
+async def test_create_with_chosen_id_is_idempotent(db: Database, tenant: str) -> None:
     cid = str(uuid.uuid4())
     first, created = await db.run(
         tenant, domain.create_conversation, NewConversation(id=cid, user_id="u1", tags=["a"])
@@ -39,7 +41,7 @@ async def test_create_with_chosen_id_is_idempotent(db, tenant):
     assert (await row_counts(db, tenant))["conversations"] == 1
 
 
-async def test_chosen_id_is_canonicalised(db, tenant):
+async def test_chosen_id_is_canonicalised(db: Database, tenant: str) -> None:
     cid = uuid.uuid4()
     rec, _ = await db.run(tenant, domain.create_conversation, NewConversation(id=str(cid).upper()))
     assert rec.id == str(cid)
@@ -48,7 +50,7 @@ async def test_chosen_id_is_canonicalised(db, tenant):
     assert again.id == rec.id
 
 
-async def test_concurrent_creates_of_one_id_make_one_row(db, tenant):
+async def test_concurrent_creates_of_one_id_make_one_row(db: Database, tenant: str) -> None:
     cid = str(uuid.uuid4())
     results = await asyncio.gather(
         *(db.run(tenant, domain.create_conversation, NewConversation(id=cid)) for _ in range(2))
@@ -58,7 +60,7 @@ async def test_concurrent_creates_of_one_id_make_one_row(db, tenant):
     assert (await row_counts(db, tenant))["conversations"] == 1
 
 
-async def test_create_with_initial_messages(db, tenant):
+async def test_create_with_initial_messages(db: Database, tenant: str) -> None:
     rec, _ = await db.run(
         tenant,
         domain.create_conversation,
@@ -73,7 +75,7 @@ async def test_create_with_initial_messages(db, tenant):
     assert (await row_counts(db, tenant))["messages"] == 2
 
 
-async def test_invalid_initial_message_writes_nothing(db, tenant):
+async def test_invalid_initial_message_writes_nothing(db: Database, tenant: str) -> None:
     new = NewConversation(
         id=str(uuid.uuid4()),
         tags=["x"],
@@ -89,7 +91,7 @@ async def test_invalid_initial_message_writes_nothing(db, tenant):
     assert await row_counts(db, tenant) == {"conversations": 0, "messages": 0, "state": 0}
 
 
-async def test_failure_inside_the_transaction_rolls_back(db, tenant):
+async def test_failure_inside_the_transaction_rolls_back(db: Database, tenant: str) -> None:
     """A failure after rows were inserted (a duplicate message id) undoes the whole create."""
     mid = str(uuid.uuid4())
     new = NewConversation(
@@ -103,7 +105,7 @@ async def test_failure_inside_the_transaction_rolls_back(db, tenant):
     assert await row_counts(db, tenant) == {"conversations": 0, "messages": 0, "state": 0}
 
 
-async def test_update_compare_and_set(db, tenant):
+async def test_update_compare_and_set(db: Database, tenant: str) -> None:
     rec, _ = await db.run(tenant, domain.create_conversation, NewConversation(title="t"))
     assert rec.version == 1
     updated = await db.run(
@@ -133,7 +135,7 @@ async def test_update_compare_and_set(db, tenant):
     assert (last.status, last.version, last.title) == (ConversationStatus.ARCHIVED, 3, "new")
 
 
-async def test_update_unknown_is_not_found(db, tenant):
+async def test_update_unknown_is_not_found(db: Database, tenant: str) -> None:
     with pytest.raises(NotFound):
         await db.run(
             tenant, domain.update_conversation, str(uuid.uuid4()), ConversationChanges(title="x")
@@ -147,14 +149,14 @@ async def test_update_unknown_is_not_found(db, tenant):
         )
 
 
-async def test_update_replaces_tags_and_filters_follow(db, tenant):
+async def test_update_replaces_tags_and_filters_follow(db: Database, tenant: str) -> None:
     rec, _ = await db.run(tenant, domain.create_conversation, NewConversation(tags=["a", "b"]))
     updated = await db.run(
         tenant, domain.update_conversation, rec.id, ConversationChanges(tags=["b", "c"])
     )
     assert updated.tags == ["b", "c"]
 
-    async def ids(**kw):
+    async def ids(**kw: Any) -> list[str]:
         page = await db.query(
             tenant, domain.list_conversations, ConversationQuery(**kw), ConversationPage()
         )
@@ -167,7 +169,7 @@ async def test_update_replaces_tags_and_filters_follow(db, tenant):
     assert await ids(any_tags=["a", "b", "c"]) == []
 
 
-async def test_update_untouched_fields_stay(db, tenant):
+async def test_update_untouched_fields_stay(db: Database, tenant: str) -> None:
     rec, _ = await db.run(
         tenant,
         domain.create_conversation,
@@ -179,7 +181,7 @@ async def test_update_untouched_fields_stay(db, tenant):
     assert (updated.user_id, updated.metadata, updated.tags) == ("u", {"k": 1}, ["t"])
 
 
-async def test_update_invalid_writes_nothing(db, tenant):
+async def test_update_invalid_writes_nothing(db: Database, tenant: str) -> None:
     rec, _ = await db.run(tenant, domain.create_conversation, NewConversation(tags=["a"]))
     with pytest.raises(ValidationFailed) as err:
         await db.run(

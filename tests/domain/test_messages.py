@@ -4,29 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from conversation_service.adapters.database import Database
 from conversation_service.domain import conversations as conv_domain
 from conversation_service.domain import messages as domain
 from conversation_service.domain.commands import NewConversation, NewMessage
 from conversation_service.domain.enums import MessageRole
 from conversation_service.domain.errors import NotFound, ValidationFailed
+from conversation_service.domain.pagination import MessageWindow
 from conversation_service.models import messages
 from tests.helpers import row_counts
 
 
-def msg(content: str = "hello", **kw) -> NewMessage:
+def msg(content: str = "hello", **kw: Any) -> NewMessage:
     return NewMessage(role=kw.pop("role", MessageRole.USER), content=content, **kw)
 
 
-async def new_conversation(db, tenant) -> str:
+async def new_conversation(db: Database, tenant: str) -> str:
     rec, _ = await db.run(tenant, conv_domain.create_conversation, NewConversation())
     return rec.id
 
 
-async def stored_seqs(db, tenant, cid) -> list[int]:
+async def stored_seqs(db: Database, tenant: str, cid: str) -> list[int]:
     async with db.read() as conn:
         rows = await conn.execute(
             select(messages.c.seq)
@@ -36,7 +39,7 @@ async def stored_seqs(db, tenant, cid) -> list[int]:
         return [r[0] for r in rows]
 
 
-async def test_forty_concurrent_adds_get_seq_1_to_40(db, tenant):
+async def test_forty_concurrent_adds_get_seq_1_to_40(db: Database, tenant: str) -> None:
     cid = await new_conversation(db, tenant)
     results = await asyncio.gather(
         *(db.run(tenant, domain.add_message, cid, msg(f"m{i}", token_count=2)) for i in range(40))
@@ -47,12 +50,12 @@ async def test_forty_concurrent_adds_get_seq_1_to_40(db, tenant):
     assert (conv.message_count, conv.last_seq, conv.total_tokens) == (40, 40, 80)
     assert conv.version == 41
     # created_at never goes backwards along seq
-    page = await db.query(tenant, domain.list_messages, cid, domain.MessageWindow(first=40))
+    page = await db.query(tenant, domain.list_messages, cid, MessageWindow(first=40))
     stamps = [m.created_at for m in page.items]
     assert stamps == sorted(stamps)
 
 
-async def test_client_message_id_is_idempotent(db, tenant):
+async def test_client_message_id_is_idempotent(db: Database, tenant: str) -> None:
     cid = await new_conversation(db, tenant)
     first = await db.run(tenant, domain.add_message, cid, msg("a", client_message_id="k1"))
     retry = await db.run(tenant, domain.add_message, cid, msg("different", client_message_id="k1"))
@@ -64,7 +67,9 @@ async def test_client_message_id_is_idempotent(db, tenant):
     assert (conv.message_count, conv.last_seq) == (1, 1)
 
 
-async def test_same_client_message_id_in_other_conversation_is_new(db, tenant):
+async def test_same_client_message_id_in_other_conversation_is_new(
+    db: Database, tenant: str
+) -> None:
     c1, c2 = await new_conversation(db, tenant), await new_conversation(db, tenant)
     a = await db.run(tenant, domain.add_message, c1, msg(client_message_id="k"))
     b = await db.run(tenant, domain.add_message, c2, msg(client_message_id="k"))
@@ -72,7 +77,9 @@ async def test_same_client_message_id_in_other_conversation_is_new(db, tenant):
     assert b.created is True
 
 
-async def test_concurrent_duplicate_client_message_ids_make_one_row(db, tenant):
+async def test_concurrent_duplicate_client_message_ids_make_one_row(
+    db: Database, tenant: str
+) -> None:
     cid = await new_conversation(db, tenant)
     results = await asyncio.gather(
         *(
@@ -87,7 +94,7 @@ async def test_concurrent_duplicate_client_message_ids_make_one_row(db, tenant):
     assert (conv.message_count, conv.last_seq) == (1, 1)
 
 
-async def test_concurrent_mixed_adds_stay_gapless(db, tenant):
+async def test_concurrent_mixed_adds_stay_gapless(db: Database, tenant: str) -> None:
     cid = await new_conversation(db, tenant)
     calls = [msg(f"p{i}", client_message_id=f"k{i % 5}") for i in range(15)]
     calls += [msg(f"plain{i}") for i in range(10)]
@@ -95,13 +102,13 @@ async def test_concurrent_mixed_adds_stay_gapless(db, tenant):
     assert await stored_seqs(db, tenant, cid) == list(range(1, 16))
 
 
-async def test_add_to_unknown_conversation_is_not_found(db, tenant):
+async def test_add_to_unknown_conversation_is_not_found(db: Database, tenant: str) -> None:
     with pytest.raises(NotFound):
         await db.run(tenant, domain.add_message, str(uuid.uuid4()), msg())
     assert (await row_counts(db, tenant))["messages"] == 0
 
 
-async def test_invalid_message_writes_nothing(db, tenant):
+async def test_invalid_message_writes_nothing(db: Database, tenant: str) -> None:
     cid = await new_conversation(db, tenant)
     with pytest.raises(ValidationFailed) as err:
         await db.run(tenant, domain.add_message, cid, msg("x" * 100_001))
@@ -113,7 +120,7 @@ async def test_invalid_message_writes_nothing(db, tenant):
     assert (conv.message_count, conv.last_seq, conv.version) == (0, 0, 1)
 
 
-async def test_content_at_the_limit_is_accepted(db, tenant):
+async def test_content_at_the_limit_is_accepted(db: Database, tenant: str) -> None:
     cid = await new_conversation(db, tenant)
     r = await db.run(tenant, domain.add_message, cid, msg("x" * 100_000, token_count=1))
     assert len(r.message.content) == 100_000

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
+from conversation_service.adapters.database import Database
 from conversation_service.domain import conversations as conv_domain
 from conversation_service.domain import messages as msg_domain
 from conversation_service.domain.commands import ConversationQuery, NewConversation, NewMessage
 from conversation_service.domain.enums import ConversationStatus, MessageRole
 from conversation_service.domain.errors import ValidationFailed
 from conversation_service.domain.pagination import ConversationPage, MessageWindow, message_cursor
+from conversation_service.domain.records import ConversationRecord
 
 
-async def create(db, tenant, **kw):
+async def create(db: Database, tenant: str, **kw: Any) -> ConversationRecord:
     rec, _ = await db.run(tenant, conv_domain.create_conversation, NewConversation(**kw))
     return rec
 
 
-async def listed(db, tenant, page=None, **filters) -> list[str]:
+async def listed(
+    db: Database, tenant: str, page: ConversationPage | None = None, **filters: Any
+) -> list[str]:
     result = await db.query(
         tenant,
         conv_domain.list_conversations,
@@ -29,7 +34,7 @@ async def listed(db, tenant, page=None, **filters) -> list[str]:
     return [c.id for c in result.items]
 
 
-async def test_filters(db, tenant):
+async def test_filters(db: Database, tenant: str) -> None:
     a = await create(db, tenant, user_id="u1", agent_id="ag1", session_id="s1", tags=["x", "y"])
     b = await create(db, tenant, user_id="u1", agent_id="ag2", tags=["y"])
     c = await create(
@@ -52,7 +57,7 @@ async def test_filters(db, tenant):
     assert count == 2
 
 
-async def test_date_range_is_inclusive(db, tenant):
+async def test_date_range_is_inclusive(db: Database, tenant: str) -> None:
     recs = [await create(db, tenant) for _ in range(4)]
     lo, hi = recs[1].created_at, recs[2].created_at
     assert set(await listed(db, tenant, from_date=lo, to_date=hi)) == {recs[1].id, recs[2].id}
@@ -63,7 +68,7 @@ async def test_date_range_is_inclusive(db, tenant):
     assert err.value.field == "from_date"
 
 
-async def test_offset_pages(db, tenant):
+async def test_offset_pages(db: Database, tenant: str) -> None:
     ids = [(await create(db, tenant)).id for _ in range(7)]
     newest_first = list(reversed(ids))
     pages = []
@@ -110,13 +115,15 @@ async def test_offset_pages(db, tenant):
         (ConversationPage(first=5, after=message_cursor(3)), "after"),
     ],
 )
-async def test_bad_page_arguments(db, tenant, page, field):
+async def test_bad_page_arguments(
+    db: Database, tenant: str, page: ConversationPage, field: str
+) -> None:
     with pytest.raises(ValidationFailed) as err:
         await db.query(tenant, conv_domain.list_conversations, ConversationQuery(), page)
     assert err.value.field == field
 
 
-async def keyset_walk(db, tenant, descending: bool, size: int) -> list[str]:
+async def keyset_walk(db: Database, tenant: str, descending: bool, size: int) -> list[str]:
     seen: list[str] = []
     after = None
     while True:
@@ -134,24 +141,26 @@ async def keyset_walk(db, tenant, descending: bool, size: int) -> list[str]:
         await asyncio.sleep(0)  # let the concurrent writer in between pages
 
 
-def _cursor(rec) -> str:
+def _cursor(rec: ConversationRecord) -> str:
     from conversation_service.domain.pagination import conversation_cursor
 
     return conversation_cursor(rec.created_at, rec.id)
 
 
 @pytest.mark.parametrize("descending", [True, False])
-async def test_keyset_pages_cover_every_row_once_during_inserts(db, tenant, descending):
+async def test_keyset_pages_cover_every_row_once_during_inserts(
+    db: Database, tenant: str, descending: bool
+) -> None:
     existing = [(await create(db, tenant)).id for _ in range(23)]
     inserted: list[str] = []
     done = asyncio.Event()
 
-    async def writer():
+    async def writer() -> None:
         while not done.is_set() and len(inserted) < 40:
             inserted.append((await create(db, tenant)).id)
             await asyncio.sleep(0)
 
-    async def reader():
+    async def reader() -> list[str]:
         try:
             return await keyset_walk(db, tenant, descending, size=4)
         finally:
@@ -169,7 +178,7 @@ async def test_keyset_pages_cover_every_row_once_during_inserts(db, tenant, desc
     assert sorted(final) == sorted(existing + inserted)
 
 
-async def test_after_without_first_is_a_keyset_page(db, tenant):
+async def test_after_without_first_is_a_keyset_page(db: Database, tenant: str) -> None:
     ids = [(await create(db, tenant)).id for _ in range(3)]
     first = await db.query(
         tenant, conv_domain.list_conversations, ConversationQuery(), ConversationPage(first=1)
@@ -184,7 +193,7 @@ async def test_after_without_first_is_a_keyset_page(db, tenant):
     assert (rest.has_previous, rest.has_next, rest.page) == (True, False, None)
 
 
-async def test_keyset_first_zero_and_end(db, tenant):
+async def test_keyset_first_zero_and_end(db: Database, tenant: str) -> None:
     await create(db, tenant)
     empty = await db.query(
         tenant, conv_domain.list_conversations, ConversationQuery(), ConversationPage(first=0)
@@ -196,7 +205,7 @@ async def test_keyset_first_zero_and_end(db, tenant):
 # ---- message windows -------------------------------------------------------------------
 
 
-async def conversation_with_messages(db, tenant, n: int):
+async def conversation_with_messages(db: Database, tenant: str, n: int) -> str:
     conv = await create(db, tenant)
     for i in range(n):
         await db.run(
@@ -208,12 +217,14 @@ async def conversation_with_messages(db, tenant, n: int):
     return conv.id
 
 
-async def window(db, tenant, cid, **kw):
+async def window(
+    db: Database, tenant: str, cid: str, **kw: Any
+) -> tuple[list[int], bool, bool, int]:
     s = await db.query(tenant, msg_domain.list_messages, cid, MessageWindow(**kw))
     return [m.seq for m in s.items], s.has_next, s.has_previous, s.total
 
 
-async def test_message_windows_forward(db, tenant):
+async def test_message_windows_forward(db: Database, tenant: str) -> None:
     cid = await conversation_with_messages(db, tenant, 10)
     assert await window(db, tenant, cid, first=4) == ([1, 2, 3, 4], True, False, 10)
     assert await window(db, tenant, cid, first=4, after=message_cursor(4)) == (
@@ -237,7 +248,7 @@ async def test_message_windows_forward(db, tenant):
     assert await window(db, tenant, cid) == (list(range(1, 11)), False, False, 10)
 
 
-async def test_message_windows_backward(db, tenant):
+async def test_message_windows_backward(db: Database, tenant: str) -> None:
     cid = await conversation_with_messages(db, tenant, 10)
     assert await window(db, tenant, cid, last=3) == ([8, 9, 10], False, True, 10)
     assert await window(db, tenant, cid, last=3, before=message_cursor(8)) == (
@@ -255,7 +266,7 @@ async def test_message_windows_backward(db, tenant):
     assert await window(db, tenant, cid, last=50) == (list(range(1, 11)), False, False, 10)
 
 
-async def test_message_window_from_timestamp_and_limit(db, tenant):
+async def test_message_window_from_timestamp_and_limit(db: Database, tenant: str) -> None:
     cid = await conversation_with_messages(db, tenant, 10)
     all_msgs = (
         await db.query(tenant, msg_domain.list_messages, cid, MessageWindow(first=100))
@@ -270,7 +281,7 @@ async def test_message_window_from_timestamp_and_limit(db, tenant):
     assert await window(db, tenant, cid, from_timestamp=future, limit=3) == ([], False, False, 0)
 
 
-async def test_message_window_of_empty_conversation(db, tenant):
+async def test_message_window_of_empty_conversation(db: Database, tenant: str) -> None:
     cid = (await create(db, tenant)).id
     assert await window(db, tenant, cid, first=5) == ([], False, False, 0)
     assert await window(db, tenant, cid, last=5) == ([], False, False, 0)
@@ -289,7 +300,9 @@ async def test_message_window_of_empty_conversation(db, tenant):
         ({"before": "Yw"}, "before"),
     ],
 )
-async def test_bad_message_windows(db, tenant, kw, field):
+async def test_bad_message_windows(
+    db: Database, tenant: str, kw: dict[str, Any], field: str
+) -> None:
     cid = await conversation_with_messages(db, tenant, 1)
     with pytest.raises(ValidationFailed) as err:
         await db.query(tenant, msg_domain.list_messages, cid, MessageWindow(**kw))

@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from conversation_service.adapters.database import Database
@@ -6,11 +8,16 @@ from conversation_service.domain.commands import ConversationQuery
 from conversation_service.domain.conversations import count_conversations, list_conversations
 from conversation_service.domain.errors import ValidationFailed
 from conversation_service.domain.pagination import ConversationPage
-from conversation_service.domain.search import SearchQuery, count_search, search_messages
+from conversation_service.domain.search import (
+    SearchQuery,
+    SearchResult,
+    count_search,
+    search_messages,
+)
 from tests.domain.helpers import add, conversation, msg
 
 
-async def test_ranked_with_highlighted_snippets(db, tenant) -> None:
+async def test_ranked_with_highlighted_snippets(db: Database, tenant: str) -> None:
     cid = await conversation(db, tenant, agent_id="billing")
     once = await add(
         db, tenant, cid, msg("user", "My invoice from March looks wrong, can you check it?")
@@ -31,7 +38,7 @@ async def test_ranked_with_highlighted_snippets(db, tenant) -> None:
     assert [h.message.id for h in both.hits] == [once.id]
 
 
-async def test_tenant_isolation_and_filters(db, tenant) -> None:
+async def test_tenant_isolation_and_filters(db: Database, tenant: str) -> None:
     other_tenant = "t-o-" + tenant
     mine = await conversation(db, tenant, agent_id="a1")
     mine2 = await conversation(db, tenant, agent_id="a2")
@@ -39,7 +46,10 @@ async def test_tenant_isolation_and_filters(db, tenant) -> None:
     m1 = await add(db, tenant, mine, msg("user", "reembolso del pedido"))
     m2 = await add(db, tenant, mine2, msg("user", "otro reembolso"))
     await add(db, other_tenant, theirs, msg("user", "reembolso ajeno"))
-    ids = lambda r: {h.message.id for h in r.hits}  # noqa: E731
+
+    def ids(r: SearchResult) -> set[str]:
+        return {h.message.id for h in r.hits}
+
     assert ids(await db.query(tenant, search_messages, SearchQuery("reembolso"))) == {m1.id, m2.id}
     assert ids(
         await db.query(tenant, search_messages, SearchQuery("reembolso", conversation_id=mine))
@@ -52,7 +62,7 @@ async def test_tenant_isolation_and_filters(db, tenant) -> None:
     assert m2.id in ids(await db.query(tenant, search_messages, late))
 
 
-async def test_keyset_pages_cover_every_match_once(db, tenant) -> None:
+async def test_keyset_pages_cover_every_match_once(db: Database, tenant: str) -> None:
     cid = await conversation(db, tenant)
     for i in range(7):
         await add(db, tenant, cid, msg("user", "token " * (i % 3 + 1) + f"filler number{i}"))
@@ -72,7 +82,7 @@ async def test_keyset_pages_cover_every_match_once(db, tenant) -> None:
     assert pages == 3
 
 
-async def test_query_input(db, tenant) -> None:
+async def test_query_input(db: Database, tenant: str) -> None:
     with pytest.raises(ValidationFailed) as e:
         await db.query(tenant, search_messages, SearchQuery("   "))
     assert e.value.field == "query"
@@ -85,7 +95,7 @@ async def test_query_input(db, tenant) -> None:
         await db.query(tenant, search_messages, SearchQuery("x"), after="nope")
 
 
-async def test_conversation_metadata_containment(db, tenant) -> None:
+async def test_conversation_metadata_containment(db: Database, tenant: str) -> None:
     a = await conversation(
         db,
         tenant,
@@ -94,7 +104,7 @@ async def test_conversation_metadata_containment(db, tenant) -> None:
     b = await conversation(db, tenant, metadata={"channel": "whatsapp", "vip": False})
     await conversation(db, "t-m-" + tenant, metadata={"channel": "web"})
 
-    async def ids(meta) -> set[str]:
+    async def ids(meta: dict[str, Any]) -> set[str]:
         q = ConversationQuery(metadata=meta)
         page = await db.query(tenant, list_conversations, q, ConversationPage(first=50))
         assert await db.query(tenant, count_conversations, ConversationQuery(metadata=meta)) == len(
@@ -114,7 +124,7 @@ async def test_conversation_metadata_containment(db, tenant) -> None:
 
 
 @pytest.mark.parametrize("container", ["postgresql"], indirect=True)
-async def test_total_count_matches_what_can_be_paged(db, tenant) -> None:
+async def test_total_count_matches_what_can_be_paged(db: Database, tenant: str) -> None:
     """PostgreSQL ranks the newest SEARCH_MAX_CANDIDATES matches; totalCount says the same."""
     c = await conversation(db, tenant)
     for i in range(4):

@@ -1,15 +1,18 @@
+from typing import Any
+
 import pytest
 
+from conversation_service.adapters.database import Database
 from conversation_service.domain.errors import ValidationFailed
 from conversation_service.domain.sources import messages_by_source
 from tests.domain.helpers import add, conversation, msg
 
 
-def src(doc: str, **kw) -> dict:
+def src(doc: str, **kw: Any) -> dict[str, Any]:
     return {"document_id": doc, **kw}
 
 
-async def test_sources_stored_and_found_both_ways(db, tenant) -> None:
+async def test_sources_stored_and_found_both_ways(db: Database, tenant: str) -> None:
     cid = await conversation(db, tenant)
     q = await add(db, tenant, cid, msg("user", "what is the refund policy?"))
     a = await add(
@@ -49,7 +52,7 @@ async def test_sources_stored_and_found_both_ways(db, tenant) -> None:
     assert (await db.query("t-other-" + tenant, messages_by_source, "doc-1")).total == 0
 
 
-async def test_messages_by_source_keyset_pages(db, tenant) -> None:
+async def test_messages_by_source_keyset_pages(db: Database, tenant: str) -> None:
     cid = await conversation(db, tenant)
     ids = [
         (await add(db, tenant, cid, msg("assistant", f"a{i}", sources=[src("d")]))).id
@@ -76,7 +79,7 @@ async def test_messages_by_source_keyset_pages(db, tenant) -> None:
         await db.query(tenant, messages_by_source, "d", after="garbage!")
 
 
-async def test_a_bad_source_writes_nothing(db, tenant) -> None:
+async def test_a_bad_source_writes_nothing(db: Database, tenant: str) -> None:
     cid = await conversation(db, tenant)
     with pytest.raises(ValidationFailed) as e:
         await add(db, tenant, cid, msg("assistant", "x", sources=[src("d", score="high")]))

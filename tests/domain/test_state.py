@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
+from conversation_service.adapters.database import Database
 from conversation_service.domain import conversations as conv_domain
 from conversation_service.domain import state as domain
 from conversation_service.domain.clock import utcnow
@@ -18,12 +19,12 @@ from conversation_service.domain.errors import Conflict, NotFound
 from conversation_service.models import conversation_state
 
 
-async def new_conversation(db, tenant) -> str:
+async def new_conversation(db: Database, tenant: str) -> str:
     rec, _ = await db.run(tenant, conv_domain.create_conversation, NewConversation())
     return rec.id
 
 
-async def expire_now(db, tenant, cid, key) -> None:
+async def expire_now(db: Database, tenant: str, cid: str, key: str) -> None:
     """Moves an entry's expiry into the past, as if its TTL had run out (no sleeping)."""
     S = conversation_state.c
     async with db.engine.begin() as conn:
@@ -34,7 +35,7 @@ async def expire_now(db, tenant, cid, key) -> None:
         )
 
 
-async def test_write_read_and_versions(db, tenant):
+async def test_write_read_and_versions(db: Database, tenant: str) -> None:
     cid = await new_conversation(db, tenant)
     one = await db.run(tenant, domain.write_state, cid, StateWrite("k", {"n": 1}))
     two = await db.run(
@@ -47,7 +48,7 @@ async def test_write_read_and_versions(db, tenant):
     assert await db.query(tenant, domain.get_state, cid, "absent") is None
 
 
-async def test_expected_version_compare_and_set(db, tenant):
+async def test_expected_version_compare_and_set(db: Database, tenant: str) -> None:
     cid = await new_conversation(db, tenant)
     created = await db.run(tenant, domain.write_state, cid, StateWrite("k", 1, expected_version=0))
     assert created.version == 1
@@ -62,7 +63,7 @@ async def test_expected_version_compare_and_set(db, tenant):
     assert got.value == 3
 
 
-async def test_concurrent_cas_has_one_winner(db, tenant):
+async def test_concurrent_cas_has_one_winner(db: Database, tenant: str) -> None:
     cid = await new_conversation(db, tenant)
     results = await asyncio.gather(
         *(
@@ -76,7 +77,7 @@ async def test_concurrent_cas_has_one_winner(db, tenant):
     assert all(isinstance(r, Conflict) for r in results if isinstance(r, BaseException))
 
 
-async def test_ttl_expiry_hides_the_entry(db, tenant):
+async def test_ttl_expiry_hides_the_entry(db: Database, tenant: str) -> None:
     cid = await new_conversation(db, tenant)
     w = await db.run(tenant, domain.write_state, cid, StateWrite("tmp", "v", ttl_seconds=60))
     assert w.expires_at is not None
@@ -94,7 +95,7 @@ async def test_ttl_expiry_hides_the_entry(db, tenant):
     assert again.expires_at is None
 
 
-async def test_delete_by_null_and_versions_keep_rising(db, tenant):
+async def test_delete_by_null_and_versions_keep_rising(db: Database, tenant: str) -> None:
     cid = await new_conversation(db, tenant)
     await db.run(tenant, domain.write_state, cid, StateWrite("k", "a"))
     await db.run(tenant, domain.write_state, cid, StateWrite("k", "b"))
@@ -117,14 +118,14 @@ async def test_delete_by_null_and_versions_keep_rising(db, tenant):
     assert (got.value, got.version) == ("c", 4)
 
 
-async def test_state_of_unknown_conversation_is_not_found(db, tenant):
+async def test_state_of_unknown_conversation_is_not_found(db: Database, tenant: str) -> None:
     with pytest.raises(NotFound):
         await db.run(tenant, domain.write_state, str(uuid.uuid4()), StateWrite("k", 1))
     with pytest.raises(NotFound):
         await db.query(tenant, domain.get_state, str(uuid.uuid4()), "k")
 
 
-async def test_falsy_values_are_stored_not_deleted(db, tenant):
+async def test_falsy_values_are_stored_not_deleted(db: Database, tenant: str) -> None:
     cid = await new_conversation(db, tenant)
     for i, value in enumerate([0, False, "", [], {}]):
         rec = await db.run(tenant, domain.write_state, cid, StateWrite(f"k{i}", value))

@@ -1,8 +1,10 @@
 import hashlib
 import socket
+from pathlib import Path
 
 import pytest
 
+from conversation_service.adapters.database import Database
 from conversation_service.domain import tokens
 from tests.domain.helpers import add, conversation, msg
 
@@ -29,7 +31,7 @@ def test_bundled_file_is_the_verified_cl100k_base() -> None:
     assert tokens.encoding().name == "cl100k_base"
 
 
-def test_a_corrupted_file_is_refused(tmp_path) -> None:
+def test_a_corrupted_file_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "cl100k_base.tiktoken"
     bad.write_bytes(tokens.encoding_path().read_bytes()[:-10])
     with pytest.raises(RuntimeError, match="sha256"):
@@ -51,7 +53,7 @@ async def test_count_async_matches_inline_for_long_text() -> None:
     assert await tokens.count_async(text) == tokens.count(text) == 4002
 
 
-async def test_stored_count_is_ours_or_the_callers(db, tenant) -> None:
+async def test_stored_count_is_ours_or_the_callers(db: Database, tenant: str) -> None:
     cid = await conversation(db, tenant)
     ours = await add(db, tenant, cid, msg("user", "hello world"))
     theirs = await add(db, tenant, cid, msg("user", "hello world", tokens=42))

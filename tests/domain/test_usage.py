@@ -1,7 +1,9 @@
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
+from conversation_service.adapters.database import Database
 from conversation_service.domain.clock import utcnow
 from conversation_service.domain.conversations import get_conversation
 from conversation_service.domain.errors import ValidationFailed
@@ -9,7 +11,9 @@ from conversation_service.domain.usage import agent_usage
 from tests.domain.helpers import add, conversation, msg
 
 
-def turn(prompt: int | None, completion: int | None, total: int | None = None, **kw) -> dict:
+def turn(
+    prompt: int | None, completion: int | None, total: int | None = None, **kw: Any
+) -> dict[str, Any]:
     e = {"mode": "advance", "iterations": 2, "execution_time_ms": 840, **kw}
     if prompt is not None:
         e["prompt_tokens"] = prompt
@@ -20,7 +24,7 @@ def turn(prompt: int | None, completion: int | None, total: int | None = None, *
     return e
 
 
-async def test_usage_sums_per_agent_and_per_conversation(db, tenant) -> None:
+async def test_usage_sums_per_agent_and_per_conversation(db: Database, tenant: str) -> None:
     c1 = await conversation(db, tenant, agent_id="a1")
     c2 = await conversation(db, tenant, agent_id="a1")
     c3 = await conversation(db, tenant, agent_id="a2")
@@ -48,7 +52,7 @@ async def test_usage_sums_per_agent_and_per_conversation(db, tenant) -> None:
     assert (await db.query("t-x-" + tenant, agent_usage, "a1")).messages == 0
 
 
-async def test_usage_period(db, tenant) -> None:
+async def test_usage_period(db: Database, tenant: str) -> None:
     c = await conversation(db, tenant, agent_id="a")
     await add(db, tenant, c, msg("assistant", "x", tokens=1, execution=turn(10, 1)))
     after = utcnow()
@@ -63,7 +67,7 @@ async def test_usage_period(db, tenant) -> None:
         await db.query(tenant, agent_usage, "a", from_date=after, to_date=after - timedelta(days=1))
 
 
-async def test_bad_execution_is_rejected(db, tenant) -> None:
+async def test_bad_execution_is_rejected(db: Database, tenant: str) -> None:
     c = await conversation(db, tenant)
     with pytest.raises(ValidationFailed) as e:
         await add(db, tenant, c, msg("assistant", "x", execution={"prompt_tokens": -1}))
@@ -71,7 +75,7 @@ async def test_bad_execution_is_rejected(db, tenant) -> None:
     assert (await db.query(tenant, get_conversation, c)).message_count == 0
 
 
-async def test_usage_total_is_prompt_plus_completion(db, tenant) -> None:
+async def test_usage_total_is_prompt_plus_completion(db: Database, tenant: str) -> None:
     """Regression: long user messages (token counts, no execution) inflated totalTokens far
     beyond promptTokens + completionTokens."""
     c = await conversation(db, tenant, agent_id="rag")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from conversation_service.adapters.database import Database
 from tests.conftest import GQL, error_codes
 from tests.graphql.ops import (
     ADD,
@@ -115,13 +116,17 @@ def assert_bad_input(body: dict[str, Any], field: str | None) -> None:
 
 
 @pytest.mark.parametrize(("input", "field"), CREATE_CASES)
-async def test_create_conversation_bad_input(gql: GQL, db, tenant, input, field):
+async def test_create_conversation_bad_input(
+    gql: GQL, db: Database, tenant: str, input: dict[str, Any], field: str | None
+) -> None:
     assert_bad_input(await gql(CREATE, {"input": input}), field)
     assert await row_counts(db, tenant) == {"conversations": 0, "messages": 0, "state": 0}
 
 
 @pytest.mark.parametrize(("input", "field"), ADD_CASES)
-async def test_add_message_bad_input(gql: GQL, db, tenant, input, field):
+async def test_add_message_bad_input(
+    gql: GQL, db: Database, tenant: str, input: dict[str, Any], field: str | None
+) -> None:
     conv = await create(gql)
     assert_bad_input(await gql(ADD, {"cid": conv["id"], "input": input}), field)
     after = (await gql.ok(GET, {"id": conv["id"]}))["conversation"]
@@ -130,7 +135,9 @@ async def test_add_message_bad_input(gql: GQL, db, tenant, input, field):
 
 
 @pytest.mark.parametrize(("input", "field"), UPDATE_CASES)
-async def test_update_conversation_bad_input(gql: GQL, input, field):
+async def test_update_conversation_bad_input(
+    gql: GQL, input: dict[str, Any], field: str | None
+) -> None:
     conv = await create(gql, title="keep", tags=["keep"])
     assert_bad_input(await gql(UPDATE, {"id": conv["id"], "input": input}), field)
     after = (await gql.ok(GET, {"id": conv["id"]}))["conversation"]
@@ -138,7 +145,9 @@ async def test_update_conversation_bad_input(gql: GQL, input, field):
 
 
 @pytest.mark.parametrize(("input", "field"), STATE_CASES)
-async def test_update_state_bad_input(gql: GQL, db, tenant, input, field):
+async def test_update_state_bad_input(
+    gql: GQL, db: Database, tenant: str, input: dict[str, Any], field: str | None
+) -> None:
     conv = await create(gql)
     assert_bad_input(await gql(SET_STATE, {"cid": conv["id"], "input": input}), field)
     assert (await row_counts(db, tenant))["state"] == 0
@@ -184,7 +193,9 @@ BAD_ID = "not-a-uuid"
         ),
     ],
 )
-async def test_bad_arguments(gql: GQL, db, tenant, doc, variables, field):
+async def test_bad_arguments(
+    gql: GQL, db: Database, tenant: str, doc: str, variables: dict[str, Any], field: str | None
+) -> None:
     assert_bad_input(await gql(doc, variables), field)
     assert await row_counts(db, tenant) == {"conversations": 0, "messages": 0, "state": 0}
 
@@ -204,7 +215,9 @@ async def test_bad_arguments(gql: GQL, db, tenant, doc, variables, field):
         (MESSAGES, {"cid": "x", "fromTimestamp": "2024-13-45"}, "fromTimestamp"),
     ],
 )
-async def test_bad_variable_values_are_request_errors(gql: GQL, db, tenant, doc, variables, field):
+async def test_bad_variable_values_are_request_errors(
+    gql: GQL, db: Database, tenant: str, doc: str, variables: dict[str, Any], field: str | None
+) -> None:
     raw = await gql.raw(doc, variables, headers={"Accept": "application/graphql-response+json"})
     assert raw.status_code == 400
     body = raw.json()
@@ -213,7 +226,7 @@ async def test_bad_variable_values_are_request_errors(gql: GQL, db, tenant, doc,
     assert await row_counts(db, tenant) == {"conversations": 0, "messages": 0, "state": 0}
 
 
-async def test_bad_enum_literal_in_document(gql: GQL):
+async def test_bad_enum_literal_in_document(gql: GQL) -> None:
     raw = await gql.raw(
         'mutation { addMessage(conversationId: "x", input: {role: SHOUT, content: "x"}) { id } }',
         headers={"Accept": "application/json"},

@@ -1,3 +1,5 @@
+from typing import Any
+
 from tests.conftest import GQL, error_codes
 
 CREATE = (
@@ -17,12 +19,14 @@ CONTEXT = """query($cid: ID!, $maxTokens: Int, $maxMessages: Int, $model: String
   } }"""
 
 
-async def _conversation(gql: GQL, **input) -> str:
-    return (await gql.ok(CREATE, {"input": input}))["createConversation"]["id"]
+async def _conversation(gql: GQL, **input: Any) -> str:
+    cid: str = (await gql.ok(CREATE, {"input": input}))["createConversation"]["id"]
+    return cid
 
 
-async def _add(gql: GQL, cid: str, **input) -> dict:
-    return (await gql.ok(ADD, {"cid": cid, "input": input}))["addMessage"]
+async def _add(gql: GQL, cid: str, **input: Any) -> dict[str, Any]:
+    added: dict[str, Any] = (await gql.ok(ADD, {"cid": cid, "input": input}))["addMessage"]
+    return added
 
 
 async def test_conversation_context_over_graphql(gql: GQL) -> None:

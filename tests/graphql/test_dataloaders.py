@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from conversation_service.adapters.database import Database
 from tests.conftest import GQL
 from tests.graphql.ops import add, create, set_state
 from tests.helpers import count_statements
@@ -11,13 +14,15 @@ NESTED = """{ conversations(first: 20) { nodes { id
   state { key } } } }"""
 
 
-async def statements_for(gql: GQL, db) -> tuple[int, dict]:
+async def statements_for(gql: GQL, db: Database) -> tuple[int, dict[str, Any]]:
     with count_statements(db) as seen:
         data = await gql.ok(NESTED)
     return len(seen), data
 
 
-async def test_nested_read_is_a_constant_number_of_statements(unlimited_gql: GQL, db):
+async def test_nested_read_is_a_constant_number_of_statements(
+    unlimited_gql: GQL, db: Database
+) -> None:
     gql = unlimited_gql  # ~100 requests of one tenant: above the default RATE_LIMIT when fast
 
     async def seed(n: int) -> None:
@@ -42,7 +47,7 @@ async def test_nested_read_is_a_constant_number_of_statements(unlimited_gql: GQL
     assert many <= 4
 
 
-async def test_different_windows_batch_per_window(gql: GQL, db):
+async def test_different_windows_batch_per_window(gql: GQL, db: Database) -> None:
     for _ in range(5):
         conv = await create(gql)
         await add(gql, conv["id"])

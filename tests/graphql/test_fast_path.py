@@ -62,7 +62,7 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
 
 
 async def _seed(gql: GQL) -> str:
-    cid = (
+    cid: str = (
         await gql.ok(
             SEED,
             {

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from conversation_service.adapters.database import Database
 from tests.conftest import GQL, error_codes
 from tests.graphql.ops import ADD, GET, SET_STATE, UPDATE, add, create, set_state
 from tests.helpers import row_counts
 
 
-async def test_create_conversation_full_shape(gql: GQL, tenant):
+async def test_create_conversation_full_shape(gql: GQL, tenant: str) -> None:
     cid = str(uuid.uuid4())
     conv = await create(
         gql,
@@ -62,7 +63,7 @@ async def test_create_conversation_full_shape(gql: GQL, tenant):
     assert conv["lastMessageAt"] is not None
 
 
-async def test_create_defaults(gql: GQL):
+async def test_create_defaults(gql: GQL) -> None:
     conv = await create(gql)
     assert conv["status"] == "ACTIVE"
     assert (conv["tags"], conv["metadata"], conv["participants"], conv["crmReferences"]) == (
@@ -79,7 +80,9 @@ async def test_create_defaults(gql: GQL):
     )
 
 
-async def test_create_with_existing_id_returns_it_unchanged(gql: GQL, db, tenant):
+async def test_create_with_existing_id_returns_it_unchanged(
+    gql: GQL, db: Database, tenant: str
+) -> None:
     cid = str(uuid.uuid4())
     first = await create(gql, id=cid, title="first")
     again = await create(gql, id=cid, title="second", tags=["t"])
@@ -87,14 +90,14 @@ async def test_create_with_existing_id_returns_it_unchanged(gql: GQL, db, tenant
     assert (await row_counts(db, tenant))["conversations"] == 1
 
 
-async def test_concurrent_creates_of_one_id_over_http(gql: GQL, db, tenant):
+async def test_concurrent_creates_of_one_id_over_http(gql: GQL, db: Database, tenant: str) -> None:
     cid = str(uuid.uuid4())
     results = await asyncio.gather(*(create(gql, id=cid) for _ in range(3)))
     assert {r["id"] for r in results} == {cid}
     assert (await row_counts(db, tenant))["conversations"] == 1
 
 
-async def test_add_message_full_shape(gql: GQL):
+async def test_add_message_full_shape(gql: GQL) -> None:
     conv = await create(gql)
     msg = await add(
         gql,
@@ -146,7 +149,7 @@ async def test_add_message_full_shape(gql: GQL):
     assert msg["conversation"] == {"id": conv["id"], "lastSeq": 1}
 
 
-async def test_add_message_retry_returns_first(gql: GQL):
+async def test_add_message_retry_returns_first(gql: GQL) -> None:
     conv = await create(gql)
     first = await add(gql, conv["id"], "one", clientMessageId="k")
     retry = await add(gql, conv["id"], "two", clientMessageId="k")
@@ -156,19 +159,19 @@ async def test_add_message_retry_returns_first(gql: GQL):
     assert data["conversation"]["messageCount"] == 1
 
 
-async def test_add_message_seq_over_http_is_gapless(gql: GQL):
+async def test_add_message_seq_over_http_is_gapless(gql: GQL) -> None:
     conv = await create(gql)
     msgs = await asyncio.gather(*(add(gql, conv["id"], f"m{i}") for i in range(12)))
     assert sorted(m["seq"] for m in msgs) == list(range(1, 13))
 
 
-async def test_add_message_to_unknown_is_not_found(gql: GQL):
+async def test_add_message_to_unknown_is_not_found(gql: GQL) -> None:
     body = await gql(ADD, {"cid": str(uuid.uuid4()), "input": {"role": "USER", "content": "x"}})
     assert error_codes(body) == ["NOT_FOUND"]
     assert body["data"] is None
 
 
-async def test_update_conversation(gql: GQL):
+async def test_update_conversation(gql: GQL) -> None:
     conv = await create(gql, title="a", tags=["t1"], metadata={"m": 1}, userId="u")
     data = await gql.ok(
         UPDATE,
@@ -202,7 +205,7 @@ async def test_update_conversation(gql: GQL):
     assert error_codes(missing) == ["NOT_FOUND"]
 
 
-async def test_update_counts_messages_in_version(gql: GQL):
+async def test_update_counts_messages_in_version(gql: GQL) -> None:
     conv = await create(gql)
     await add(gql, conv["id"])
     stale = await gql(UPDATE, {"id": conv["id"], "input": {"title": "x", "expectedVersion": 1}})
@@ -211,7 +214,7 @@ async def test_update_counts_messages_in_version(gql: GQL):
     assert ok["updateConversation"]["version"] == 3
 
 
-async def test_update_state(gql: GQL):
+async def test_update_state(gql: GQL) -> None:
     conv = await create(gql)
     cid = conv["id"]
     one = await set_state(
@@ -239,7 +242,7 @@ async def test_update_state(gql: GQL):
     assert error_codes(missing) == ["NOT_FOUND"]
 
 
-async def test_scalar_state_values_round_trip(gql: GQL):
+async def test_scalar_state_values_round_trip(gql: GQL) -> None:
     conv = await create(gql)
     for i, value in enumerate([1, 2.5, "s", True, False, 0, [], {}, [1, {"a": None}]]):
         entry = await set_state(gql, conv["id"], key=f"k{i}", value=value)
@@ -248,7 +251,7 @@ async def test_scalar_state_values_round_trip(gql: GQL):
     assert len(data["conversation"]["state"]) == 9
 
 
-async def test_several_mutations_in_one_request_run_in_order(gql: GQL):
+async def test_several_mutations_in_one_request_run_in_order(gql: GQL) -> None:
     cid = str(uuid.uuid4())
     data = await gql.ok(
         """mutation($id: ID!) {

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from tests.conftest import GQL, error_codes
 from tests.graphql.ops import GET, GET_STATE, LIST, MESSAGES, add, create, set_state
 
 
-async def test_conversation_by_id(gql: GQL):
+async def test_conversation_by_id(gql: GQL) -> None:
     conv = await create(gql, title="t")
     await set_state(gql, conv["id"], key="k", value={"v": 1})
     data = await gql.ok(GET, {"id": conv["id"]})
@@ -19,17 +20,17 @@ async def test_conversation_by_id(gql: GQL):
     assert (await gql.ok(GET, {"id": str(uuid.uuid4())}))["conversation"] is None
 
 
-async def test_conversation_id_is_case_insensitive(gql: GQL):
+async def test_conversation_id_is_case_insensitive(gql: GQL) -> None:
     conv = await create(gql)
     data = await gql.ok(GET, {"id": conv["id"].upper()})
     assert data["conversation"]["id"] == conv["id"]
 
 
-async def test_conversations_filters_over_http(gql: GQL):
+async def test_conversations_filters_over_http(gql: GQL) -> None:
     a = await create(gql, userId="u1", agentId="g1", sessionId="s1", tags=["x", "y"])
     b = await create(gql, userId="u2", agentId="g1", tags=["y"], status="ARCHIVED")
 
-    async def ids(filter):
+    async def ids(filter: dict[str, Any]) -> set[str]:
         data = await gql.ok(LIST, {"filter": filter, "first": 100})
         return {n["id"] for n in data["conversations"]["nodes"]}
 
@@ -46,7 +47,7 @@ async def test_conversations_filters_over_http(gql: GQL):
     assert data["conversations"]["totalCount"] == 2
 
 
-async def test_offset_and_cursor_pages_over_http(gql: GQL):
+async def test_offset_and_cursor_pages_over_http(gql: GQL) -> None:
     ids = [(await create(gql))["id"] for _ in range(5)]
     page2 = (await gql.ok(LIST, {"page": 2, "pageSize": 2}))["conversations"]
     assert [n["id"] for n in page2["nodes"]] == [ids[2], ids[1]]
@@ -69,13 +70,13 @@ async def test_offset_and_cursor_pages_over_http(gql: GQL):
     assert seen == ids
 
 
-async def test_page_and_first_together_is_bad_input(gql: GQL):
+async def test_page_and_first_together_is_bad_input(gql: GQL) -> None:
     body = await gql(LIST, {"page": 1, "first": 2})
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["extensions"]["field"] == "first"
 
 
-async def test_messages_windows_over_http(gql: GQL):
+async def test_messages_windows_over_http(gql: GQL) -> None:
     conv = await create(gql)
     msgs = [await add(gql, conv["id"], f"m{i + 1}") for i in range(7)]
     cid = conv["id"]
@@ -111,12 +112,12 @@ async def test_messages_windows_over_http(gql: GQL):
     assert [n["content"] for n in default["nodes"]] == [f"m{i}" for i in range(1, 8)]
 
 
-async def test_messages_of_unknown_conversation_is_not_found(gql: GQL):
+async def test_messages_of_unknown_conversation_is_not_found(gql: GQL) -> None:
     body = await gql(MESSAGES, {"cid": str(uuid.uuid4())})
     assert error_codes(body) == ["NOT_FOUND"]
 
 
-async def test_conversation_state_query(gql: GQL):
+async def test_conversation_state_query(gql: GQL) -> None:
     conv = await create(gql)
     await set_state(gql, conv["id"], key="k", value="v", stateType="CONTEXT")
     data = await gql.ok(GET_STATE, {"cid": conv["id"], "key": "k"})
@@ -131,7 +132,7 @@ async def test_conversation_state_query(gql: GQL):
     assert error_codes(body) == ["NOT_FOUND"]
 
 
-async def test_message_conversation_back_reference(gql: GQL):
+async def test_message_conversation_back_reference(gql: GQL) -> None:
     conv = await create(gql, title="back")
     await add(gql, conv["id"])
     data = await gql.ok(

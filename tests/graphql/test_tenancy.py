@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from conversation_service.adapters.database import Database
 from tests.conftest import GQL, error_codes
 from tests.graphql.ops import (
     ADD,
@@ -38,7 +41,12 @@ ALL_OPS = [
     "bad_tenant", [None, "", "has space", "x" * 65, "semi;colon", "ñ".encode()]
 )
 @pytest.mark.parametrize(("doc", "variables"), ALL_OPS)
-async def test_missing_or_malformed_tenant_is_unauthenticated(gql: GQL, bad_tenant, doc, variables):
+async def test_missing_or_malformed_tenant_is_unauthenticated(
+    gql: GQL,
+    bad_tenant: str | bytes | None,
+    doc: str,
+    variables: Callable[[str], dict[str, Any]],
+) -> None:
     raw = await gql.as_tenant(None).raw(
         doc,
         variables(str(uuid.uuid4())),
@@ -49,13 +57,17 @@ async def test_missing_or_malformed_tenant_is_unauthenticated(gql: GQL, bad_tena
     assert error_codes(body) == ["UNAUTHENTICATED"]
 
 
-async def test_well_formed_tenant_ids_are_accepted(gql: GQL):
+async def test_well_formed_tenant_ids_are_accepted(gql: GQL) -> None:
     for tenant in ("a", "A-b_c.d:e", "x" * 64):
         assert error_codes(await gql.as_tenant(tenant)(LIST, {"first": 1})) == []
 
 
+#: (the other tenant's client, its conversation, its message)
+Foreign = tuple[GQL, dict[str, Any], dict[str, Any]]
+
+
 @pytest.fixture
-async def foreign(gql: GQL):
+async def foreign(gql: GQL) -> Foreign:
     """A conversation with a message and state, owned by another tenant."""
     other = gql.as_tenant(f"other-{uuid.uuid4().hex[:8]}")
     conv = await create(other, title="secret", tags=["shared-tag"], userId="same-user")
@@ -64,7 +76,9 @@ async def foreign(gql: GQL):
     return other, conv, msg
 
 
-async def test_foreign_ids_are_not_found_everywhere(gql: GQL, db, tenant, foreign):
+async def test_foreign_ids_are_not_found_everywhere(
+    gql: GQL, db: Database, tenant: str, foreign: Foreign
+) -> None:
     other, conv, _ = foreign
     cid = conv["id"]
     assert (await gql.ok(GET, {"id": cid}))["conversation"] is None
@@ -89,7 +103,7 @@ async def test_foreign_ids_are_not_found_everywhere(gql: GQL, db, tenant, foreig
     assert (state["value"], state["version"]) == ("secret", 1)
 
 
-async def test_lists_never_show_other_tenants(gql: GQL, tenant, foreign):
+async def test_lists_never_show_other_tenants(gql: GQL, tenant: str, foreign: Foreign) -> None:
     mine = await create(gql, tags=["shared-tag"], userId="same-user")
     for variables in (
         {"first": 100},
@@ -104,7 +118,7 @@ async def test_lists_never_show_other_tenants(gql: GQL, tenant, foreign):
         assert conns["totalCount"] == 1
 
 
-async def test_foreign_cursor_leaks_nothing(gql: GQL, foreign):
+async def test_foreign_cursor_leaks_nothing(gql: GQL, foreign: Foreign) -> None:
     other, _, _ = foreign
     cursor = (await other.ok(LIST, {"first": 1}))["conversations"]["pageInfo"]["endCursor"]
     assert cursor is not None
@@ -112,7 +126,9 @@ async def test_foreign_cursor_leaks_nothing(gql: GQL, foreign):
     assert conns["nodes"] == []
 
 
-async def test_creating_a_foreign_id_makes_an_own_conversation(gql: GQL, tenant, foreign):
+async def test_creating_a_foreign_id_makes_an_own_conversation(
+    gql: GQL, tenant: str, foreign: Foreign
+) -> None:
     other, conv, _ = foreign
     mine = await create(gql, id=conv["id"], title="mine")
     assert (mine["id"], mine["tenantId"], mine["title"], mine["messageCount"]) == (

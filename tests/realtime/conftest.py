@@ -19,6 +19,7 @@ import orjson
 import pytest
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
@@ -183,10 +184,10 @@ class WSClient:
     ) -> WSClient:
         ws = await connect(
             url,
-            subprotocols=[protocol],
+            subprotocols=[Subprotocol(protocol)],
             additional_headers=headers,
             max_queue=None,
-            compression=None,  # type: ignore[list-item]
+            compression=None,
         )
         client = cls(ws, protocol)
         payload = (

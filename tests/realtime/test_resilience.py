@@ -16,7 +16,9 @@ import httpx
 import orjson
 import pytest
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
+from conversation_service.adapters.redis_broadcast import RedisBroadcast
 from conversation_service.bootstrap import build_container
 from conversation_service.config import Settings
 from conversation_service.domain.commands import NewConversation, NewMessage
@@ -131,12 +133,14 @@ async def test_redis_restart_mid_stream_loses_nothing(
         await write(5, "a")
         assert [m["seq"] for m in await collect(groups, shared, 5)] == [1, 2, 3, 4, 5]
         # Redis goes away: the writer's publishes fail, the reader's listener drops.
-        generation = reader.container.broadcast.generation
+        broadcast = reader.container.broadcast
+        assert isinstance(broadcast, RedisBroadcast)
+        generation = broadcast.generation
         own_redis.stop()
-        await wait_for(lambda: not reader.container.broadcast.connected.is_set(), timeout=15)
+        await wait_for(lambda: not broadcast.connected.is_set(), timeout=15)
         await write(5, "b")
         await own_redis.start()
-        await wait_for(lambda: reader.container.broadcast.generation > generation, timeout=15)
+        await wait_for(lambda: broadcast.generation > generation, timeout=15)
         await write(5, "c")
         got = await collect(groups, shared, 10)
         assert [m["seq"] for m in got] == list(range(6, 16))
@@ -160,8 +164,10 @@ async def test_redis_restart_is_detected_without_traffic(
         op = await client.subscribe(MESSAGE_ADDED, {"c": cid})
         await subscribed(reader)
         silent = reader.container.db.with_publisher(NullPublisher())
+        broadcast = reader.container.broadcast
+        assert isinstance(broadcast, RedisBroadcast)
         own_redis.stop()
-        await wait_for(lambda: not reader.container.broadcast.connected.is_set(), timeout=15)
+        await wait_for(lambda: not broadcast.connected.is_set(), timeout=15)
         for i in range(3):
             await silent.run(
                 tenant, add_message, cid, NewMessage(role=MessageRole.USER, content=f"x{i}")
@@ -194,10 +200,10 @@ async def test_slow_subscriber_is_bounded_and_gets_everything(
         slow = await connect(
             srv.ws_url,
             sock=sock,
-            subprotocols=["graphql-transport-ws"],
+            subprotocols=[Subprotocol("graphql-transport-ws")],
             max_queue=2,
             compression=None,
-        )  # type: ignore[list-item]
+        )
         await slow.send(
             orjson.dumps({"type": "connection_init", "payload": {"tenantId": tenant}}).decode()
         )
@@ -229,7 +235,7 @@ async def test_slow_subscriber_is_bounded_and_gets_everything(
         got_fast = await collect(fast, fast_op, n, timeout=60)
         assert [m["seq"] for m in got_fast] == list(range(1, n + 1))
         assert subs.stats()["solo_subscriptions"] >= 1  # the slow one left the shared group
-        seqs = []
+        seqs: list[int] = []
         async with asyncio.timeout(60):
             while len(seqs) < n:
                 frame = orjson.loads(await slow.recv())
@@ -277,7 +283,8 @@ async def test_two_instances_share_subscribers(pg_url: str, redis_url: str, tena
                 )
                 body: dict[str, Any] = r.json()
                 assert "errors" not in body, body
-                return body["data"]
+                data: dict[str, Any] = body["data"]
+                return data
 
             cid = (await gql(ports[0], "mutation { createConversation(input: {}) { id } }", {}))[
                 "createConversation"

@@ -27,6 +27,7 @@ import uvicorn
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -55,6 +56,7 @@ def _strategies(doc: dict[str, Any], tenant: str, cid: str) -> st.SearchStrategy
     schema = schemathesis.openapi.from_dict(doc)
     out: list[st.SearchStrategy[Any]] = []
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result.err()
         op = result.ok()
         fixed: dict[str, Any] = {"headers": {"X-Tenant-ID": tenant}}
         if "{conversation_id}" in op.path:

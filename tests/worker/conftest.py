@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from conversation_service.bootstrap import Container
 from conversation_service.config import Settings
@@ -20,6 +21,12 @@ from conversation_service.worker.consumer import Worker
 from conversation_service.worker.registry import Registry
 from conversation_service.worker.streams import dead_stream, group_name, main_stream
 from tests.worker.platform_models import check_reply
+
+
+def _text(value: bytes | str) -> str:
+    """A reply of the test's Redis client (bytes: no decode_responses) as text."""
+    assert isinstance(value, bytes), value
+    return value.decode()
 
 
 class Wire:
@@ -58,10 +65,10 @@ class Wire:
 
     async def send(self, action: dict[str, Any], stream: str | None = None) -> str:
         entry_id = await self.redis.xadd(stream or self.stream, {"data": orjson.dumps(action)})
-        return entry_id.decode()
+        return _text(entry_id)
 
-    async def send_raw(self, fields: dict[str, Any]) -> str:
-        return (await self.redis.xadd(self.stream, fields)).decode()
+    async def send_raw(self, fields: dict[FieldT, EncodableT]) -> str:
+        return _text(await self.redis.xadd(self.stream, fields))
 
     async def reply(self, action: dict[str, Any], wait_s: float = 15) -> dict[str, Any]:
         got = await self.redis.brpop([action["callback_queue_name"]], timeout=wait_s)
@@ -88,7 +95,12 @@ class Wire:
 
     async def dead_entries(self) -> list[dict[str, str]]:
         rows = await self.redis.xrange(self.dead)
-        return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in rows]
+        assert rows is not None
+        entries: list[dict[str, str]] = []
+        for _, fields in rows:
+            assert fields is not None
+            entries.append({_text(k): _text(v) for k, v in fields.items()})
+        return entries
 
 
 async def wait_for(

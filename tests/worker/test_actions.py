@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy import func, select
 
+from conversation_service.adapters.database import Database
 from conversation_service.domain.messages import list_messages
 from conversation_service.domain.pagination import MessageWindow
 from conversation_service.models import worker_actions
@@ -15,7 +16,7 @@ from conversation_service.worker.streams import main_stream
 from tests.worker.conftest import StartWorker, Wire
 
 
-async def _messages(db: Any, tenant: str, cid: str) -> list[Any]:
+async def _messages(db: Database, tenant: str, cid: str) -> list[Any]:
     return (await db.query(tenant, list_messages, cid, MessageWindow(first=100))).items
 
 

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from typing import Any
 
+from conversation_service.adapters.database import Database
 from conversation_service.domain.commands import NewConversation
 from conversation_service.domain.conversations import create_conversation
 from conversation_service.domain.errors import NotFound
@@ -17,12 +18,12 @@ from conversation_service.worker.registry import Call
 from tests.worker.conftest import StartWorker, Wire, wait_for
 
 
-async def _contents(db: Any, tenant: str, cid: str) -> list[str]:
+async def _contents(db: Database, tenant: str, cid: str) -> list[str]:
     page = await db.query(tenant, list_messages, cid, MessageWindow(first=100))
     return [m.content for m in page.items]
 
 
-async def _conversation(db: Any, tenant: str) -> str:
+async def _conversation(db: Database, tenant: str) -> str:
     record, _ = await db.run(tenant, create_conversation, NewConversation())
     return record.id
 
