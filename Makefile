@@ -23,7 +23,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy conversation_service
+	$(BIN)/mypy conversation_service tests bench
 
 schema: install
 	$(BIN)/conversation-service export-schema > schema.graphql
