@@ -174,6 +174,8 @@ class Settings(BaseSettings):
     )
     # Observability
     metrics_token: str | None = Field(None, alias="METRICS_TOKEN")
+    #: `worker` processes: serve /metrics on this port (on HOST); 0 = none
+    worker_metrics_port: int = Field(0, alias="WORKER_METRICS_PORT")
     log_format: Literal["auto", "json", "console"] = Field("auto", alias="LOG_FORMAT")
     access_log: bool = Field(False, alias="ACCESS_LOG")
     otel_enabled: bool = Field(False, alias="OTEL_ENABLED")
