@@ -129,6 +129,21 @@ class Settings:
     worker_order_poll_ms: int = 50
     worker_reply_ttl_s: int = 600
     worker_shutdown_grace_s: float = 10.0
+    # HTTP transport and limits (see "HTTP limits" in README.md)
+    max_body_bytes: int = 2_097_152  # MAX_BODY_BYTES
+    http_body_timeout_s: float = 30.0  # HTTP_BODY_TIMEOUT_S
+    http_header_timeout_s: float = 10.0  # HTTP_HEADER_TIMEOUT_S
+    http_max_header_bytes: int = 65_536  # HTTP_MAX_HEADER_BYTES
+    http_keepalive_s: int = 5  # HTTP_KEEPALIVE_S
+    http_max_connections: int = 10_000  # HTTP_MAX_CONNECTIONS
+    max_batch_size: int = 10  # MAX_BATCH_SIZE
+    apq_cache_size: int = 1000  # APQ_CACHE_SIZE
+    apq_ttl_s: int = 86_400  # APQ_TTL_S
+    apq_max_query_bytes: int = 65_536  # APQ_MAX_QUERY_BYTES
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)  # CORS_ORIGINS
+    # Database timeouts
+    db_statement_timeout_ms: int = 5000  # DB_STATEMENT_TIMEOUT_MS
+    db_pool_timeout_s: float = 5.0  # DB_POOL_TIMEOUT_S
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -179,6 +194,21 @@ class Settings:
             worker_order_poll_ms=_int(e, "WORKER_ORDER_POLL_MS", 50),
             worker_reply_ttl_s=_int(e, "WORKER_REPLY_TTL_S", 600),
             worker_shutdown_grace_s=_float(e, "WORKER_SHUTDOWN_GRACE_S", 10.0),
+            max_body_bytes=_int(e, "MAX_BODY_BYTES", 2_097_152),
+            http_body_timeout_s=_float(e, "HTTP_BODY_TIMEOUT_S", 30.0),
+            http_header_timeout_s=_float(e, "HTTP_HEADER_TIMEOUT_S", 10.0),
+            http_max_header_bytes=_int(e, "HTTP_MAX_HEADER_BYTES", 65_536),
+            http_keepalive_s=_int(e, "HTTP_KEEPALIVE_S", 5),
+            http_max_connections=_int(e, "HTTP_MAX_CONNECTIONS", 10_000),
+            max_batch_size=_int(e, "MAX_BATCH_SIZE", 10),
+            apq_cache_size=_int(e, "APQ_CACHE_SIZE", 1000),
+            apq_ttl_s=_int(e, "APQ_TTL_S", 86_400),
+            apq_max_query_bytes=_int(e, "APQ_MAX_QUERY_BYTES", 65_536),
+            cors_origins=tuple(
+                x.strip() for x in (e.get("CORS_ORIGINS") or "").split(",") if x.strip()
+            ),
+            db_statement_timeout_ms=_int(e, "DB_STATEMENT_TIMEOUT_MS", 5000),
+            db_pool_timeout_s=_float(e, "DB_POOL_TIMEOUT_S", 5.0),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -16,13 +18,17 @@ from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
 from conversation_service.crm_runner import start_configured_crm_sync_runner
 from conversation_service.rest import create_rest_app
+from conversation_service.web.body_limit import BodyLimit
 from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, metrics, readyz
+from conversation_service.web.persisted_queries import PersistedQueries
 from conversation_service.web.subscriptions import SubscriptionServer
 
 log = logging.getLogger(__name__)
 
 REST_PREFIX = "/api/v1"
+#: Request headers browser callers may send (credentials, tenancy, tracing).
+CORS_HEADERS = ["Authorization", "X-API-Key", "X-Tenant-ID", "Content-Type", "X-Request-ID"]
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -76,7 +82,15 @@ def create_app(
             if own:
                 await c.close()
 
-    graphql_http = GraphQLHTTP(get_container)
+    persisted = PersistedQueries(
+        lambda: get_container().redis,
+        max_entries=settings.apq_cache_size,
+        ttl_s=settings.apq_ttl_s,
+        max_query_bytes=settings.apq_max_query_bytes,
+    )
+    graphql_http = GraphQLHTTP(
+        get_container, persisted=persisted, max_batch_size=settings.max_batch_size
+    )
     subscriptions = SubscriptionServer(get_container)
     routes = [
         Route("/graphql", graphql_http.handle, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
@@ -86,8 +100,37 @@ def create_app(
         Route("/metrics", metrics),
         Mount(REST_PREFIX, app=create_rest_app(get_container)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: _not_found},
+        middleware=_middleware(settings),
+    )
     app.state.subscriptions = subscriptions
     if container is not None:
         app.state.container = container
     return app
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    """CORS outermost (a 413 still carries its headers, so a browser can read it), then the
+    body limit in front of every route."""
+    stack = []
+    if settings.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_credentials=True,
+                allow_methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+                allow_headers=CORS_HEADERS,
+                expose_headers=["Retry-After", "Idempotent-Replayed", "X-Request-ID"],
+                max_age=600,
+            )
+        )
+    stack.append(
+        Middleware(
+            BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.http_body_timeout_s
+        )
+    )
+    return stack

@@ -10,6 +10,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from conversation_service.config import Settings
+from conversation_service.web.http_protocol import limited_protocol
 
 
 def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
@@ -21,9 +22,17 @@ def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
         # ~25 KiB per idle socket without per-message deflate (125 KiB with it).
         ws="websockets-sansio",
         ws_per_message_deflate=False,
-        # uvloop and httptools when installed (they are dependencies): ~30% less CPU per request.
+        # uvloop and httptools (dependencies): ~30% less CPU per request than asyncio and h11.
+        # The httptools protocol is subclassed to bound the time and bytes a request's headers
+        # may take (slowloris); see web/http_protocol.py.
         loop="auto",
-        http="auto",
+        http=limited_protocol(settings.http_header_timeout_s, settings.http_max_header_bytes),
+        h11_max_incomplete_event_size=settings.http_max_header_bytes,
+        # An idle keep-alive socket is closed after this (uvicorn's own timer).
+        timeout_keep_alive=settings.http_keepalive_s,
+        # Sockets (HTTP and WebSocket) plus in-flight requests: past it uvicorn answers 503
+        # at once instead of queueing without bound (file descriptors, memory).
+        limit_concurrency=settings.http_max_connections,
         # Transport-level pings: a peer that stops answering is dropped.
         ws_ping_interval=settings.ws_keepalive_s,
         ws_ping_timeout=settings.ws_keepalive_s,
