@@ -60,7 +60,8 @@ def upgrade_url(url: str, revision: str = "head") -> None:
     from conversation_service.config import Settings
 
     async def run() -> None:
-        engine = create_engine(Settings(database_url=url))
+        # No statement timeout: building an index on a large table may take minutes.
+        engine = create_engine(Settings(database_url=url, db_statement_timeout_ms=0))
         try:
             await upgrade(engine, revision)
         finally:

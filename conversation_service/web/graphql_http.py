@@ -21,6 +21,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from conversation_service.adapters.db_errors import RETRY_AFTER_S
 from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.schema import schema
 from conversation_service.schema.errors import shape_error
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 TENANT_HEADER = "x-tenant-id"
-RETRY_AFTER_S = 5
 #: Answers are per tenant and per credential: no shared cache may keep them. A deployment that
 #: puts a CDN in front keys it on these headers (`Vary`) or caches nothing, which is the default.
 GET_CACHE_HEADERS = {

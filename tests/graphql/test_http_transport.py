@@ -250,9 +250,11 @@ async def test_batch_answers_each_operation_in_order(client, tenant):
     r = await post(client, tenant, batch, GRAPHQL_RESPONSE)
     assert r.status_code == 200
     answers = r.json()
-    assert isinstance(answers, list) and len(answers) == 4
+    assert isinstance(answers, list)
+    assert len(answers) == 4
     assert answers[0] == {"data": {"conversations": {"totalCount": 0}}}
-    assert error_codes(answers[1]) == ["BAD_USER_INPUT"] and "data" not in answers[1]
+    assert error_codes(answers[1]) == ["BAD_USER_INPUT"]
+    assert "data" not in answers[1]
     assert answers[2] == {"data": {"conversations": {"totalCount": 0}}}
     assert error_codes(answers[3]) == ["BAD_USER_INPUT"]
 
@@ -269,9 +271,10 @@ async def test_batch_mutations_run_in_order(gql, client, tenant):
 async def test_batch_at_the_limit_passes_one_over_is_refused(client, tenant):
     at_limit = [{"query": QUERY}] * 10  # MAX_BATCH_SIZE default
     r = await post(client, tenant, at_limit, GRAPHQL_RESPONSE)
-    assert r.status_code == 200 and len(r.json()) == 10
+    assert r.status_code == 200
+    assert len(r.json()) == 10
     for accept, status in ((GRAPHQL_RESPONSE, 400), ("application/json", 400)):
-        r = await post(client, tenant, at_limit + [{"query": QUERY}], accept)
+        r = await post(client, tenant, [*at_limit, {"query": QUERY}], accept)
         assert r.status_code == status
         error = r.json()["errors"][0]
         assert error["extensions"] == {"code": "BAD_USER_INPUT", "limit": "MAX_BATCH_SIZE"}

@@ -77,7 +77,8 @@ async def test_apollo_persisted_queries_and_batching(apollo, serve):
     assert get["answers"] == [page, page]
     sent = get["requests"]
     assert [r["method"] for r in sent] == ["GET", "POST", "GET"]
-    assert "query=" not in sent[2]["url"] and sent[2]["status"] == 200
+    assert "query=" not in sent[2]["url"]
+    assert sent[2]["status"] == 200
 
     # BatchHttpLink: one HTTP request per batch, answers in order, mutations applied.
     batched = out["batched"]

@@ -62,7 +62,9 @@ async def test_rest_bodies_are_limited_too(serve):
         assert r.status_code == 413
         assert "1000 bytes" in r.json()["detail"]
         r = await c.post(
-            "/api/v1/conversations", json={"user_id": "u", "agent_id": "a"}, headers=tenant_headers()
+            "/api/v1/conversations",
+            json={"user_id": "u", "agent_id": "a"},
+            headers=tenant_headers(),
         )
         assert r.status_code == 201
 
@@ -103,7 +105,7 @@ async def test_slow_body_is_cut_off_after_the_body_timeout(serve):
     async with serve(http_body_timeout_s=0.5) as srv:
         head = (
             b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"X-Tenant-ID: t1\r\nContent-Length: 100\r\n\r\n{\"query\":"
+            b'X-Tenant-ID: t1\r\nContent-Length: 100\r\n\r\n{"query":'
         )
         answer, elapsed = await _raw_until_closed(srv.port, head, 5)
         assert answer.startswith(b"HTTP/1.1 408"), answer
