@@ -68,8 +68,7 @@ def shape_error(error: GraphQLError) -> GraphQLError:
             extensions.setdefault("field", field)
         return _copy(error, error.message, extensions)
     unavailable = as_unavailable(original) if original is not None else None
-    if unavailable is not None:
-        log.warning("unavailable at %s: %s", error.path, type(original).__name__)
+    if unavailable is not None:  # logged once per operation by error_log.py
         return _copy(error, unavailable.message, {"code": unavailable.code})
     log.error("unexpected error at %s", error.path, exc_info=original)
     return _copy(error, MASKED_MESSAGE, {"code": "INTERNAL"})
