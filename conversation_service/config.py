@@ -135,7 +135,7 @@ class Settings:
     http_header_timeout_s: float = 10.0  # HTTP_HEADER_TIMEOUT_S
     http_max_header_bytes: int = 65_536  # HTTP_MAX_HEADER_BYTES
     http_keepalive_s: int = 5  # HTTP_KEEPALIVE_S
-    http_max_connections: int = 10_000  # HTTP_MAX_CONNECTIONS
+    http_max_connections: int = 0  # HTTP_MAX_CONNECTIONS (0: the file-descriptor limit - 256)
     max_batch_size: int = 10  # MAX_BATCH_SIZE
     apq_cache_size: int = 1000  # APQ_CACHE_SIZE
     apq_ttl_s: int = 86_400  # APQ_TTL_S
@@ -199,7 +199,7 @@ class Settings:
             http_header_timeout_s=_float(e, "HTTP_HEADER_TIMEOUT_S", 10.0),
             http_max_header_bytes=_int(e, "HTTP_MAX_HEADER_BYTES", 65_536),
             http_keepalive_s=_int(e, "HTTP_KEEPALIVE_S", 5),
-            http_max_connections=_int(e, "HTTP_MAX_CONNECTIONS", 10_000),
+            http_max_connections=_int(e, "HTTP_MAX_CONNECTIONS", 0),
             max_batch_size=_int(e, "MAX_BATCH_SIZE", 10),
             apq_cache_size=_int(e, "APQ_CACHE_SIZE", 1000),
             apq_ttl_s=_int(e, "APQ_TTL_S", 86_400),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import resource
 from types import FrameType
 
 import uvicorn
@@ -32,13 +33,26 @@ def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
         timeout_keep_alive=settings.http_keepalive_s,
         # Sockets (HTTP and WebSocket) plus in-flight requests: past it uvicorn answers 503
         # at once instead of queueing without bound (file descriptors, memory).
-        limit_concurrency=settings.http_max_connections,
+        limit_concurrency=max_connections(settings),
         # Transport-level pings: a peer that stops answering is dropped.
         ws_ping_interval=settings.ws_keepalive_s,
         ws_ping_timeout=settings.ws_keepalive_s,
         timeout_graceful_shutdown=10,
         lifespan="on",
     )
+
+
+#: File descriptors kept free for the database pool, Redis, logs and the listening socket.
+FD_RESERVE = 256
+
+
+def max_connections(settings: Settings) -> int:
+    """`HTTP_MAX_CONNECTIONS`, or by default what the file-descriptor limit allows: past it
+    accept() fails and every connection suffers; with the limit new requests get a quick 503."""
+    if settings.http_max_connections > 0:
+        return settings.http_max_connections
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(64, soft - FD_RESERVE)
 
 
 class Server(uvicorn.Server):

@@ -137,3 +137,30 @@ async def test_oversized_headers_are_431(serve):
         async with httpx.AsyncClient(base_url=srv.http_url) as c:
             r = await c.get("/healthz", headers={"X-Pad": "a" * 3000})
             assert r.status_code == 200
+
+
+async def test_connections_over_the_limit_get_503_at_once(serve):
+    async with serve(http_max_connections=4) as srv:
+        idle = [await asyncio.open_connection("127.0.0.1", srv.port) for _ in range(4)]
+        try:
+            async with httpx.AsyncClient(base_url=srv.http_url) as c:
+                r = await c.get("/healthz")
+                assert r.status_code == 503
+        finally:
+            for _reader, writer in idle:
+                writer.close()
+        async with httpx.AsyncClient(base_url=srv.http_url) as c:
+            async with asyncio.timeout(5):
+                while (await c.get("/healthz")).status_code != 200:
+                    await asyncio.sleep(0.05)  # until the server has seen the closes
+
+
+def test_default_connection_limit_follows_the_descriptor_limit():
+    import resource
+
+    from conversation_service.config import Settings
+    from conversation_service.web.server import FD_RESERVE, max_connections
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert max_connections(Settings()) == max(64, soft - FD_RESERVE)
+    assert max_connections(Settings(http_max_connections=7)) == 7
