@@ -474,3 +474,11 @@ async def test_without_cors_origins_there_is_no_cors(client):
         headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
     )
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_cors_origins_are_read_as_a_comma_list():
+    from conversation_service.config import Settings
+
+    s = Settings.from_env({"CORS_ORIGINS": "https://a.example, https://b.example,"})
+    assert s.cors_origins == ("https://a.example", "https://b.example")
+    assert Settings.from_env({}).cors_origins == ()
