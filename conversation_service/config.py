@@ -14,7 +14,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -153,6 +153,15 @@ class Settings(BaseSettings):
     worker_order_poll_ms: int = Field(50, alias="WORKER_ORDER_POLL_MS")
     worker_reply_ttl_s: int = Field(600, alias="WORKER_REPLY_TTL_S")
     worker_shutdown_grace_s: float = Field(10.0, alias="WORKER_SHUTDOWN_GRACE_S")
+    # Observability
+    metrics_token: str | None = Field(None, alias="METRICS_TOKEN")
+    log_format: Literal["auto", "json", "console"] = Field("auto", alias="LOG_FORMAT")
+    access_log: bool = Field(False, alias="ACCESS_LOG")
+    otel_enabled: bool = Field(False, alias="OTEL_ENABLED")
+    otel_service_name: str = Field("conversation-service", alias="OTEL_SERVICE_NAME")
+    # TLS for clients of `serve` (also `serve --ssl-certfile/--ssl-keyfile`)
+    ssl_certfile: str | None = Field(None, alias="SSL_CERTFILE")
+    ssl_keyfile: str | None = Field(None, alias="SSL_KEYFILE")
     # HTTP transport and limits (see "HTTP limits and timeouts" in README.md)
     max_body_bytes: int = Field(2_097_152, alias="MAX_BODY_BYTES")
     http_body_timeout_s: float = Field(30.0, alias="HTTP_BODY_TIMEOUT_S")
@@ -172,7 +181,14 @@ class Settings(BaseSettings):
 
     # --- parsing of environment strings (values given in code pass through unchanged) ---
 
-    @field_validator("db_echo", "worker_listen_service_stream", "crm_sync_runner", mode="before")
+    @field_validator(
+        "db_echo",
+        "worker_listen_service_stream",
+        "crm_sync_runner",
+        "access_log",
+        "otel_enabled",
+        mode="before",
+    )
     @classmethod
     def _flag(cls, value: object) -> object:
         return value.lower() in _TRUE if isinstance(value, str) else value

@@ -14,14 +14,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from conversation_service.assets import ASSETS_PATH
 from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
 from conversation_service.crm_runner import start_configured_crm_sync_runner
+from conversation_service.observability.tracing import Tracing
 from conversation_service.rest import create_rest_app
 from conversation_service.web.body_limit import BodyLimit
 from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, metrics, readyz
+from conversation_service.web.ide import assets_app
 from conversation_service.web.persisted_queries import PersistedQueries
+from conversation_service.web.request_id import RequestId
+from conversation_service.web.request_metrics import RequestMetrics
 from conversation_service.web.subscriptions import SubscriptionServer
 
 log = logging.getLogger(__name__)
@@ -51,6 +56,11 @@ def create_app(
     `with_worker` also runs the action worker in this process (see worker/).
     """
     settings = settings or (container.settings if container else Settings.from_env())
+    tracing = (
+        container.tracing
+        if container is not None
+        else Tracing.start(settings.otel_enabled, settings.otel_service_name)
+    )
     holder: dict[str, Container] = {}
     if container is not None:
         holder["c"] = container
@@ -61,7 +71,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = container is None
-        c = container or await build_container(settings)
+        c = container or await build_container(settings, tracing)
         holder["c"] = c
         app.state.container = c
         worker = None
@@ -98,13 +108,20 @@ def create_app(
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        Mount(ASSETS_PATH, app=assets_app()),
         Mount(REST_PREFIX, app=create_rest_app(get_container)),
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: _not_found},
-        middleware=_middleware(settings),
+        middleware=[
+            *tracing.middleware(),
+            *_cors(settings),
+            Middleware(RequestId),
+            Middleware(RequestMetrics),
+            _body_limit(settings),
+        ],
     )
     app.state.subscriptions = subscriptions
     if container is not None:
@@ -112,25 +129,26 @@ def create_app(
     return app
 
 
-def _middleware(settings: Settings) -> list[Middleware]:
-    """CORS outermost (a 413 still carries its headers, so a browser can read it), then the
-    body limit in front of every route."""
-    stack = []
-    if settings.cors_origins:
-        stack.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.cors_origins),
-                allow_credentials=True,
-                allow_methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
-                allow_headers=CORS_HEADERS,
-                expose_headers=["Retry-After", "Idempotent-Replayed", "X-Request-ID"],
-                max_age=600,
-            )
-        )
-    stack.append(
+def _cors(settings: Settings) -> list[Middleware]:
+    """CORS outside the other middleware (a 413 or a request-id answer still carries its headers,
+    so a browser can read it); none without `CORS_ORIGINS`."""
+    if not settings.cors_origins:
+        return []
+    return [
         Middleware(
-            BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.http_body_timeout_s
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+            allow_headers=CORS_HEADERS,
+            expose_headers=["Retry-After", "Idempotent-Replayed", "X-Request-ID"],
+            max_age=600,
         )
+    ]
+
+
+def _body_limit(settings: Settings) -> Middleware:
+    """In front of every route (GraphQL, REST), after the request id is assigned."""
+    return Middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.http_body_timeout_s
     )
-    return stack

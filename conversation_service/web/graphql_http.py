@@ -16,7 +16,6 @@ from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.exceptions import MissingQueryError
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -26,7 +25,9 @@ from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.schema import schema
 from conversation_service.schema.errors import shape_error
 from conversation_service.schema.fast_path import execute_query
+from conversation_service.web.ide import graphiql_html
 from conversation_service.web.persisted_queries import PersistedQueries, PersistedQueryError
+from conversation_service.web.request_metrics import record_operation
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class GraphQLHTTP:
         max_batch_size: int = 10,
     ) -> None:
         self._container = container_getter
-        self._ide = get_graphql_ide_html(graphql_ide="graphiql")
+        self._ide = graphiql_html()
         self._persisted = persisted or PersistedQueries(
             lambda: None, max_entries=1000, ttl_s=86_400, max_query_bytes=65_536
         )
@@ -170,6 +171,7 @@ class GraphQLHTTP:
         if problem is not None:
             return _error_body(problem), 400, None
         assert params is not None
+        record_operation(request.scope, params.get("operationName"))
         try:
             params["query"] = await self._persisted.resolve(
                 params.get("query"), params.get("extensions")
