@@ -482,3 +482,23 @@ def test_cors_origins_are_read_as_a_comma_list():
     s = Settings.from_env({"CORS_ORIGINS": "https://a.example, https://b.example,"})
     assert s.cors_origins == ("https://a.example", "https://b.example")
     assert Settings.from_env({}).cors_origins == ()
+
+
+async def test_persisted_queries_degrade_when_redis_is_down():
+    """Redis unreachable: a hash-only request is NOT_FOUND (the client resends the query), and a
+    request with the query still runs; neither is a 500."""
+    import redis.asyncio as aioredis
+
+    from conversation_service.web.persisted_queries import PersistedQueries, PersistedQueryError
+    from tests.realtime.conftest import free_port
+
+    down = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    store = PersistedQueries(lambda: down, max_entries=10, ttl_s=60, max_query_bytes=1000)
+    query = _unique_query()
+    try:
+        with pytest.raises(PersistedQueryError) as exc:
+            await store.resolve(None, _apq(query))
+        assert exc.value.code == "PERSISTED_QUERY_NOT_FOUND"
+        assert await store.resolve(query, _apq(query)) == query
+    finally:
+        await down.aclose()
