@@ -39,8 +39,10 @@ def make_broadcast(settings: Settings) -> Any:
     if settings.broadcast_url:
         from conversation_service.adapters.redis_broadcast import RedisBroadcast
 
-        return RedisBroadcast(settings.broadcast_url, buffer=settings.subscriber_buffer)
-    return MemoryBroadcast(buffer=settings.subscriber_buffer)
+        return RedisBroadcast(
+            settings.broadcast_url, settings.subscriber_buffer, settings.ws_max_buffer_bytes
+        )
+    return MemoryBroadcast(settings.subscriber_buffer, settings.ws_max_buffer_bytes)
 
 
 async def build_container(settings: Settings, tracing: Tracing | None = None) -> Container:

@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     ws_keepalive_s: float = Field(15.0, alias="WS_KEEPALIVE_S")
     max_subscriptions_per_connection: int = Field(100, alias="WS_MAX_SUBSCRIPTIONS")
     subscriber_buffer: int = Field(1000, alias="SUBSCRIBER_BUFFER")
+    ws_max_buffer_bytes: int = Field(4_194_304, alias="WS_MAX_BUFFER_BYTES")
+    ws_max_connections_per_tenant: int = Field(1000, alias="WS_MAX_CONNECTIONS_PER_TENANT")
+    ws_max_subscriptions_per_tenant: int = Field(10_000, alias="WS_MAX_SUBSCRIPTIONS_PER_TENANT")
+    ws_allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field((), alias="WS_ALLOWED_ORIGINS")
     # Worker
     worker_streams: Annotated[tuple[str, ...], NoDecode] = Field((), alias="WORKER_STREAMS")
     worker_concurrency: int = Field(16, alias="WORKER_CONCURRENCY")
@@ -193,7 +197,7 @@ class Settings(BaseSettings):
     def _flag(cls, value: object) -> object:
         return value.lower() in _TRUE if isinstance(value, str) else value
 
-    @field_validator("worker_streams", "cors_origins", mode="before")
+    @field_validator("worker_streams", "cors_origins", "ws_allowed_origins", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):

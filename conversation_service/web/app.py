@@ -27,7 +27,7 @@ from conversation_service.web.ide import assets_app
 from conversation_service.web.persisted_queries import PersistedQueries
 from conversation_service.web.request_id import RequestId
 from conversation_service.web.request_metrics import RequestMetrics
-from conversation_service.web.subscriptions import SubscriptionServer
+from conversation_service.web.ws.server import SubscriptionServer
 
 log = logging.getLogger(__name__)
 
