@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
+from limits import parse as parse_rate_limit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -43,6 +44,15 @@ def _check_regconfig(value: str) -> str:
     value = value.strip()
     if not _REGCONFIG_RE.match(value):
         raise ValueError("must be a text search configuration name")
+    return value
+
+
+def _check_rate_limit(value: str) -> str:
+    """`limits`' string syntax: `100/second`, `1000 per minute`."""
+    try:
+        parse_rate_limit(value)
+    except ValueError:
+        raise ValueError("must be a rate limit such as '100/second'") from None
     return value
 
 
@@ -157,6 +167,11 @@ class Settings(BaseSettings):
     worker_order_poll_ms: int = Field(50, alias="WORKER_ORDER_POLL_MS")
     worker_reply_ttl_s: int = Field(600, alias="WORKER_REPLY_TTL_S")
     worker_shutdown_grace_s: float = Field(10.0, alias="WORKER_SHUTDOWN_GRACE_S")
+    # Rate limits (see "Limits" in README.md)
+    rate_limit: str = Field("100/second", alias="RATE_LIMIT")
+    tenant_limits: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, alias="TENANT_LIMITS"
+    )
     # Observability
     metrics_token: str | None = Field(None, alias="METRICS_TOKEN")
     log_format: Literal["auto", "json", "console"] = Field("auto", alias="LOG_FORMAT")
@@ -208,6 +223,23 @@ class Settings(BaseSettings):
     @classmethod
     def _tenant_tiers(cls, value: object) -> object:
         return _str_map(value) if isinstance(value, str) else value
+
+    @field_validator("tenant_limits", mode="before")
+    @classmethod
+    def _tenant_limits(cls, value: object) -> object:
+        return _str_map(value) if isinstance(value, str) else value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        return _check_rate_limit(value)
+
+    @field_validator("tenant_limits")
+    @classmethod
+    def _tenant_limit_values(cls, value: dict[str, str]) -> dict[str, str]:
+        for limit in value.values():
+            _check_rate_limit(limit)
+        return value
 
     @field_validator("tier_limits", mode="before")
     @classmethod

@@ -25,6 +25,7 @@ from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, metrics, readyz
 from conversation_service.web.ide import assets_app
 from conversation_service.web.persisted_queries import PersistedQueries
+from conversation_service.web.rate_limit import RateLimitMiddleware
 from conversation_service.web.request_id import RequestId
 from conversation_service.web.request_metrics import RequestMetrics
 from conversation_service.web.ws.server import SubscriptionServer
@@ -120,6 +121,11 @@ def create_app(
             *_cors(settings),
             Middleware(RequestId),
             Middleware(RequestMetrics),
+            # after the request id and metrics, so refusals carry one and are counted
+            Middleware(
+                RateLimitMiddleware,
+                limiter=lambda: holder["c"].rate_limiter if "c" in holder else None,
+            ),
             _body_limit(settings),
         ],
     )

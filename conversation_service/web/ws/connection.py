@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 from conversation_service.domain.clock import utcnow
 from conversation_service.domain.errors import Unauthenticated
 from conversation_service.domain.validation import tenant_id as validate_tenant
+from conversation_service.web.rate_limit import check_rate, graphql_error
 from conversation_service.web.ws.groups import Member
 from conversation_service.web.ws.operation import (
     ErrorList,
@@ -114,6 +115,13 @@ class Connection:
             self.server.limits.close_connection(self.tenant)
         self.tenant = tenant
 
+    async def admit_rate(self) -> None:
+        assert self.tenant is not None
+        refused = await check_rate(self.server.container(), self.tenant, "ws_connect")
+        if refused is not None:
+            error = graphql_error(refused)
+            raise Refusal(4429, error["message"], error["extensions"])
+
     def send(self, message: dict[str, Any], *, pong: bool = False) -> None:
         if self.closed:
             return
@@ -142,6 +150,10 @@ class Connection:
         if len(self.ops) >= self.max_ops:
             message = f"At most {self.max_ops} subscriptions per connection"
             self._refuse(op_id, bad_input(message, "RATE_LIMITED"))
+            return
+        refused = await check_rate(self.server.container(), self.tenant, "ws_subscribe")
+        if refused is not None:
+            self._refuse(op_id, [graphql_error(refused)])
             return
         parsed = parse_operation(self.tenant, payload)
         if isinstance(parsed, list):

@@ -78,6 +78,7 @@ class GraphQLTransportWS(Protocol):
         conn.init_received = True
         try:
             conn.admit(message.get("payload"))
+            await conn.admit_rate()
         except Refusal as refused:
             await conn.close(refused.code, refused.reason)
             return

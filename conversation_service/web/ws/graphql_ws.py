@@ -77,11 +77,14 @@ class GraphQLWS(Protocol):
     async def _init(self, conn: ConnectionPort, message: ConnectionInitMessage) -> None:
         try:
             conn.admit(message.get("payload"))
+            await conn.admit_rate()
         except Refusal as refused:
             error: ConnectionErrorMessage = {
                 "type": "connection_error",
                 "payload": {"message": REFUSAL_MESSAGES.get(refused.code, refused.reason)},
             }
+            if refused.extensions is not None:
+                error["payload"] = {"message": refused.reason, "extensions": refused.extensions}
             conn.send(dict(error))
             await conn.flush(1.0)
             await conn.close(refused.code, refused.reason)

@@ -20,10 +20,12 @@ from conversation_service.web.ws.operation import ErrorList
 class Refusal(Exception):
     """A connection_init that cannot be accepted: close code and reason."""
 
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: int, reason: str, extensions: dict[str, Any] | None = None) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        #: the GraphQL error extensions a protocol that can say more sends (graphql-ws)
+        self.extensions = extensions
 
 
 class ConnectionPort(TypingProtocol):
@@ -34,6 +36,9 @@ class ConnectionPort(TypingProtocol):
 
     def admit(self, payload: Any) -> None:
         """Take the tenant from the init payload; raises `Refusal`."""
+
+    async def admit_rate(self) -> None:
+        """Count the connect against the tenant's rate limit; raises `Refusal` (4429)."""
 
     def send(self, message: dict[str, Any], *, pong: bool = False) -> None: ...
 
