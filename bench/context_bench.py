@@ -100,22 +100,19 @@ async def seed(db: Any, conversations_n: int, per_conversation: int, seed_: int)
     rng = random.Random(seed_)
     now = datetime.now(UTC)
     ids = [str(uuid.uuid4()) for _ in range(conversations_n)]
-    async with db.unit_of_work() as uow:
-        await uow.conn.execute(
-            insert(conversations), [conv_row(c, per_conversation, now) for c in ids]
-        )
+    async with db.engine.begin() as conn:
+        await conn.execute(insert(conversations), [conv_row(c, per_conversation, now) for c in ids])
         for cid in ids:
             rows = message_rows(cid, per_conversation, rng, now - timedelta(days=1))
             for i in range(0, len(rows), 5000):
-                await uow.conn.execute(insert(messages), rows[i : i + 5000])
-        await uow.commit()
+                await conn.execute(insert(messages), rows[i : i + 5000])
     return ids
 
 
 async def add_sources(db: Any, cid: str, last: int = 50) -> None:
-    async with db.unit_of_work() as uow:
+    async with db.engine.begin() as conn:
         rows = (
-            await uow.conn.execute(
+            await conn.execute(
                 select(messages.c.id, messages.c.created_at)
                 .where(messages.c.tenant_id == TENANT, messages.c.conversation_id == cid)
                 .order_by(messages.c.seq.desc())
@@ -125,19 +122,18 @@ async def add_sources(db: Any, cid: str, last: int = 50) -> None:
         srcs = [{"document_id": f"doc-{i}", "title": "t", "url": "u", "snippet": "s" * 80,
                  "score": 0.5, "metadata": {}} for i in range(3)]  # fmt: skip
         for r in rows:
-            await uow.conn.execute(
+            await conn.execute(
                 update(messages)
                 .where(messages.c.tenant_id == TENANT, messages.c.id == r.id)
                 .values(sources=srcs)
             )
-            await uow.conn.execute(
+            await conn.execute(
                 insert(message_sources),
                 [{"tenant_id": TENANT, "message_id": r.id, "position": i, "conversation_id": cid,
                   "document_id": s["document_id"], "title": "t", "url": "u", "snippet": s["snippet"],
                   "score": 0.5, "metadata": {}, "created_at": r.created_at}
                  for i, s in enumerate(srcs)],
             )  # fmt: skip
-        await uow.commit()
 
 
 async def timed(fn: Any, runs: int) -> list[float]:
@@ -174,16 +170,18 @@ async def main(args: argparse.Namespace) -> None:
             await conn.exec_driver_sql("ANALYZE")
 
         async def ctx50() -> None:
-            r = await build_context(db, TENANT, big, max_messages=50, max_tokens=1_000_000)
+            r = await db.query(TENANT, build_context, big, max_messages=50, max_tokens=1_000_000)
             assert len(r.messages) == 51
 
         async def ctx_budget() -> None:
-            await build_context(db, TENANT, big, max_messages=50, max_tokens=2_000)
+            await db.query(TENANT, build_context, big, max_messages=50, max_tokens=2_000)
 
         report("context: 50 messages of 10,000 (+1 system)", await timed(ctx50, args.runs))
         report("context: 2,000-token budget, 10,000 messages", await timed(ctx_budget, args.runs))
 
-        ids = (await build_context(db, TENANT, big, max_messages=50, max_tokens=10**6)).messages
+        ids = (
+            await db.query(TENANT, build_context, big, max_messages=50, max_tokens=10**6)
+        ).messages
 
         async def denormalised() -> None:
             async with db.read() as conn:
@@ -212,7 +210,7 @@ async def main(args: argparse.Namespace) -> None:
             for label, word in (("frequent", "w0 w1"), ("medium", "w40"), ("rare", "w2500")):
 
                 async def run(word: str = word) -> None:
-                    await search_messages(db, TENANT, SearchQuery(word), first=20)
+                    await db.query(TENANT, search_messages, SearchQuery(word), first=20)
 
                 report(
                     f"search {label} ({word!r}) over {args.search_messages:,}",

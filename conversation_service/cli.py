@@ -7,6 +7,7 @@ the effective values, secrets masked; README's configuration table says what eac
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import sys
@@ -14,7 +15,12 @@ from collections.abc import Sequence
 
 from conversation_service import __version__
 from conversation_service.config import Settings
+from conversation_service.migrate import upgrade_url
 from conversation_service.observability.logs import configure_logging
+from conversation_service.schema import export_sdl
+from conversation_service.web.app import create_app
+from conversation_service.web.server import serve
+from conversation_service.worker.runner import run_worker
 
 
 def _logging(settings: Settings) -> None:
@@ -22,8 +28,6 @@ def _logging(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from conversation_service.web.app import create_app
-
     settings = Settings.from_env()
     overrides = {
         name: value
@@ -35,18 +39,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _logging(settings)
     if settings.is_sqlite or args.migrate:
         # The embedded default creates/upgrades its own database so `make run` needs nothing else.
-        from conversation_service.migrate import upgrade_url
-
         upgrade_url(settings.database_url)
-    from conversation_service.web.server import serve
-
     serve(create_app(settings, with_worker=args.with_worker), settings)
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from conversation_service.migrate import upgrade_url
-
     settings = Settings.from_env()
     _logging(settings)
     upgrade_url(settings.database_url, args.revision)
@@ -55,22 +53,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:
-    from conversation_service.schema import export_sdl
-
     sys.stdout.write(export_sdl())
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from conversation_service.worker.runner import run_worker
-
     settings = Settings.from_env()
     _logging(settings)
     if settings.is_sqlite:
-        from conversation_service.migrate import upgrade_url
-
         upgrade_url(settings.database_url)
     try:
         import uvloop

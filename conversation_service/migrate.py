@@ -11,6 +11,9 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from conversation_service.adapters.database import create_engine
+from conversation_service.config import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -56,8 +59,6 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
 
 def upgrade_url(url: str, revision: str = "head") -> None:
-    from conversation_service.adapters.database import create_engine
-    from conversation_service.config import Settings
 
     async def run() -> None:
         # No statement timeout: building an index on a large table may take minutes.

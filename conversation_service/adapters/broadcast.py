@@ -11,7 +11,7 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -169,3 +169,16 @@ class MemoryBroadcast:
 
     async def ping(self) -> None:
         return None
+
+
+class Broadcast(Protocol):
+    """What the app needs of a broadcast (in memory or Redis): publish, subscribe, probe."""
+
+    hub: LocalHub
+
+    async def connect(self) -> None: ...
+    async def disconnect(self) -> None: ...
+    async def publish(self, channel: str, message: bytes) -> None: ...
+    async def publish_many(self, items: list[tuple[str, bytes]]) -> None: ...
+    def subscribe(self, channel: str) -> contextlib.AbstractAsyncContextManager[Subscriber]: ...
+    async def ping(self) -> None: ...

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from conversation_service.domain import validation as v
 from conversation_service.domain.enums import ConversationStatus, MessageRole, StateType
+from conversation_service.domain.errors import ValidationFailed
 
 
 class _Unset:
@@ -147,3 +150,37 @@ class ConversationQuery:
     tags: list[str] | None = None
     any_tags: list[str] | None = None
     metadata: dict[str, Any] | None = None  # containment: conversations whose metadata holds it
+
+
+MAX_QUERY_CHARS = 500
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    query: str
+    conversation_id: str | None = None
+    agent_id: str | None = None
+    from_date: datetime | None = None
+    to_date: datetime | None = None
+
+    def validated(self) -> SearchQuery:
+        if not isinstance(self.query, str) or not self.query.strip():
+            raise ValidationFailed("query must not be empty", field="query")
+        if len(self.query) > MAX_QUERY_CHARS:
+            raise ValidationFailed(
+                f"query must be at most {MAX_QUERY_CHARS} characters", field="query"
+            )
+        if "\x00" in self.query:
+            raise ValidationFailed("query must not contain NUL characters", field="query")
+        cid = self.conversation_id
+        if cid is not None:
+            cid = v.uuid_id(cid, "conversation_id")
+        v.identifier(self.agent_id, "agent_id")
+        if self.from_date and self.to_date and self.from_date > self.to_date:
+            raise ValidationFailed("from_date must not be after to_date", field="from_date")
+        return SearchQuery(self.query, cid, self.agent_id, self.from_date, self.to_date)
+
+    @property
+    def words(self) -> list[str]:
+        return _WORD_RE.findall(self.query)

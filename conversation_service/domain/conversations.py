@@ -7,34 +7,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import ColumnElement
-
-from conversation_service.adapters.database import Database, UnitOfWork
 from conversation_service.domain import tokens
 from conversation_service.domain import validation as v
-from conversation_service.domain.clock import utcnow
 from conversation_service.domain.commands import (
     UNSET,
     ConversationChanges,
     ConversationQuery,
     NewConversation,
 )
-from conversation_service.domain.errors import Conflict, NotFound, ValidationFailed
-from conversation_service.domain.events import ConversationChanged
-from conversation_service.domain.json_filter import metadata_contains, validate_metadata_filter
+from conversation_service.domain.enums import ConversationStatus
+from conversation_service.domain.errors import Conflict, NotFound, ValidationFailed, WriteConflict
+from conversation_service.domain.events import ConversationChanged, ConversationCompleted
+from conversation_service.domain.messages import append_message, validate_new_message
 from conversation_service.domain.pagination import ConversationPage, parse_conversation_cursor
+from conversation_service.domain.ports import UnitOfWork
 from conversation_service.domain.records import ConversationRecord
-from conversation_service.models import conversation_tags, conversations
-
-C = conversations.c
 
 
 def validate_new_conversation(new: NewConversation) -> NewConversation:
-    from conversation_service.domain.messages import validate_new_message
-
     if new.id is not None:
         new.id = v.uuid_id(new.id, "id")
     v.identifier(new.user_id, "user_id")
@@ -56,92 +46,30 @@ def validate_new_conversation(new: NewConversation) -> NewConversation:
 
 
 async def create_conversation(
-    db: Database, tenant_id: str, new: NewConversation, *, uow: UnitOfWork | None = None
+    uow: UnitOfWork, new: NewConversation
 ) -> tuple[ConversationRecord, bool]:
-    """Create a conversation; with a caller-chosen id an existing one is returned unchanged.
+    """Create a conversation (with its initial messages); with a caller-chosen id an existing
+    one is returned unchanged. Returns the record and whether it was created now.
 
-    Returns the record and whether it was created now. With `uow` it joins the caller's
-    transaction (the caller commits).
-    """
+    A concurrent create of the same id makes the insert a retryable WriteConflict: run again,
+    it finds the winner's conversation (the same one)."""
     new = validate_new_conversation(new)
-    for m in new.initial_messages:  # counted before the transaction, off the event loop
+    for m in new.initial_messages:  # counted before the first statement, off the event loop
         if m.token_count is None:
             m.token_count = await tokens.count_async(m.content)
+    if new.id is not None:
+        existing = await uow.conversations.get(new.id)
+        if existing is not None:
+            return existing, False
     try:
-        async with db.transaction(uow) as tx:
-            if new.id is not None:
-                existing = await _select_conversation(tx.conn, tenant_id, new.id)
-                if existing is not None:
-                    return existing, False
-            record = await insert_conversation(tx, tenant_id, new)
-            if new.initial_messages:
-                from conversation_service.domain.messages import append_message
-
-                for m in new.initial_messages:
-                    _, record = await append_message(tx, tenant_id, record.id, m)
-            tx.add_event(ConversationChanged(record))
-        return record, True
-    except IntegrityError:
-        # A concurrent create of the same id won the race; it is the same conversation.
-        if new.id is None or uow is not None:
-            raise
-        existing = await get_conversation_or_none(db, tenant_id, new.id)
-        if existing is None:
-            raise
-        return existing, False
-
-
-async def _select_conversation(
-    conn: AsyncConnection, tenant_id: str, conversation_id: str
-) -> ConversationRecord | None:
-    row = (
-        await conn.execute(
-            select(conversations).where(C.tenant_id == tenant_id, C.id == conversation_id)
-        )
-    ).first()
-    return ConversationRecord.from_row(row) if row is not None else None
-
-
-_INSERT = insert(conversations).returning(*conversations.c)  # built once (hot path)
-
-
-async def insert_conversation(
-    uow: UnitOfWork, tenant_id: str, new: NewConversation
-) -> ConversationRecord:
-    """Insert inside an open unit of work (used by create and by create-on-first-use)."""
-    now = utcnow()
-    values: dict[str, Any] = {
-        "tenant_id": tenant_id,
-        "id": new.id or str(uuid.uuid4()),
-        "user_id": new.user_id,
-        "agent_id": new.agent_id,
-        "session_id": new.session_id,
-        "title": new.title,
-        "status": new.status.value,
-        "tags": new.tags,
-        "metadata": new.metadata,
-        "participants": new.participants,
-        "customer_info": new.customer_info,
-        "crm_references": new.crm_references,
-        "message_count": 0,
-        "total_tokens": 0,
-        "last_seq": 0,
-        "last_message_at": None,
-        "created_at": now,
-        "updated_at": now,
-        "version": 1,
-    }
-    row = (await uow.conn.execute(_INSERT, values)).one()
-    if new.tags:
-        await _write_tags(uow.conn, tenant_id, values["id"], new.tags)
-    return ConversationRecord.from_row(row)
-
-
-async def _write_tags(conn: AsyncConnection, tenant_id: str, cid: str, tags: list[str]) -> None:
-    await conn.execute(
-        insert(conversation_tags),
-        [{"tenant_id": tenant_id, "conversation_id": cid, "tag": t} for t in tags],
-    )
+        record = await uow.conversations.insert(new, new.id or str(uuid.uuid4()), uow.now())
+        for m in new.initial_messages:
+            _, record = await append_message(uow, record.id, m)
+    except WriteConflict as exc:
+        exc.retryable = new.id is not None
+        raise
+    uow.add_event(ConversationChanged(record))
+    return record, True
 
 
 def _validate_changes(changes: ConversationChanges) -> ConversationChanges:
@@ -180,87 +108,55 @@ _CHANGE_FIELDS = (
 
 
 async def update_conversation(
-    db: Database,
-    tenant_id: str,
-    conversation_id: str,
-    changes: ConversationChanges,
-    *,
-    uow: UnitOfWork | None = None,
+    uow: UnitOfWork, conversation_id: str, changes: ConversationChanges
 ) -> ConversationRecord:
+    """Change the fields that are set (compare-and-set with `expected_version`). Setting the
+    status to COMPLETED announces `ConversationCompleted` (the CRM auto-sync reacts in this
+    transaction)."""
     conversation_id = v.uuid_id(conversation_id, "id")
     changes = _validate_changes(changes)
     values: dict[str, Any] = {}
     for name in _CHANGE_FIELDS:
         value = getattr(changes, name)
         if value is not UNSET:
-            values[name] = value.value if name == "status" else value
-    async with db.transaction(uow) as tx:
-        cond = and_(C.tenant_id == tenant_id, C.id == conversation_id)
-        if changes.expected_version is not None:
-            cond = and_(cond, C.version == changes.expected_version)
-        stmt = (
-            update(conversations)
-            .where(cond)
-            .values(**values, updated_at=utcnow(), version=C.version + 1)
-            .returning(*conversations.c)
+            values[name] = value
+    store = uow.conversations
+    record = await store.update(conversation_id, values, changes.expected_version, uow.now())
+    if record is None:
+        found = await store.version_of(conversation_id)
+        if found is None:
+            raise NotFound(f"conversation {conversation_id} not found")
+        raise Conflict(
+            f"conversation version is {found}, expected {changes.expected_version}",
+            field="expected_version",
         )
-        row = (await tx.conn.execute(stmt)).first()
-        if row is None:
-            found = await tx.conn.scalar(
-                select(C.version).where(C.tenant_id == tenant_id, C.id == conversation_id)
-            )
-            if found is None:
-                raise NotFound(f"conversation {conversation_id} not found")
-            raise Conflict(
-                f"conversation version is {found}, expected {changes.expected_version}",
-                field="expected_version",
-            )
-        if changes.tags is not UNSET:
-            await tx.conn.execute(
-                delete(conversation_tags).where(
-                    conversation_tags.c.tenant_id == tenant_id,
-                    conversation_tags.c.conversation_id == conversation_id,
-                )
-            )
-            if changes.tags:
-                await _write_tags(tx.conn, tenant_id, conversation_id, values["tags"])
-        record = ConversationRecord.from_row(row)
-        if changes.status is not UNSET:
-            from conversation_service.domain.crm_sync import sync_on_status_change
-
-            await sync_on_status_change(db, tx, record)
-        tx.add_event(ConversationChanged(record))
+    if changes.tags is not UNSET:
+        await store.replace_tags(conversation_id, values["tags"])
+    if changes.status is ConversationStatus.COMPLETED:
+        uow.add_event(ConversationCompleted(record))
+    uow.add_event(ConversationChanged(record))
     return record
 
 
 async def get_conversation_or_none(
-    db: Database, tenant_id: str, conversation_id: str
+    uow: UnitOfWork, conversation_id: str
 ) -> ConversationRecord | None:
-    async with db.read() as conn:
-        return await _select_conversation(conn, tenant_id, conversation_id)
+    return await uow.conversations.get(conversation_id)
 
 
-async def get_conversation(
-    db: Database, tenant_id: str, conversation_id: str
-) -> ConversationRecord:
+async def get_conversation(uow: UnitOfWork, conversation_id: str) -> ConversationRecord:
     conversation_id = v.uuid_id(conversation_id, "id")
-    record = await get_conversation_or_none(db, tenant_id, conversation_id)
+    record = await uow.conversations.get(conversation_id)
     if record is None:
         raise NotFound(f"conversation {conversation_id} not found")
     return record
 
 
 async def get_conversations_by_ids(
-    db: Database, tenant_id: str, ids: list[str]
+    uow: UnitOfWork, ids: list[str]
 ) -> dict[str, ConversationRecord]:
     """Batch read for DataLoaders: one query for any number of ids."""
-    if not ids:
-        return {}
-    async with db.read() as conn:
-        rows = (
-            await conn.execute(select(conversations).where(C.tenant_id == tenant_id, C.id.in_(ids)))
-        ).all()
-    return {r.id: ConversationRecord.from_row(r) for r in rows}
+    return await uow.conversations.get_many(ids)
 
 
 def validate_query(q: ConversationQuery) -> ConversationQuery:
@@ -274,44 +170,8 @@ def validate_query(q: ConversationQuery) -> ConversationQuery:
     if q.from_date and q.to_date and q.from_date > q.to_date:
         raise ValidationFailed("from_date must not be after to_date", field="from_date")
     if q.metadata is not None:
-        validate_metadata_filter(q.metadata)
+        v.validate_metadata_filter(q.metadata)
     return q
-
-
-def _filter_conditions(
-    tenant_id: str, q: ConversationQuery, dialect: str
-) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = [C.tenant_id == tenant_id]
-    if q.user_id is not None:
-        conds.append(C.user_id == q.user_id)
-    if q.agent_id is not None:
-        conds.append(C.agent_id == q.agent_id)
-    if q.session_id is not None:
-        conds.append(C.session_id == q.session_id)
-    if q.status is not None:
-        conds.append(C.status == q.status.value)
-    if q.from_date is not None:
-        conds.append(C.created_at >= q.from_date)
-    if q.to_date is not None:
-        conds.append(C.created_at <= q.to_date)
-    if q.metadata:
-        conds.append(metadata_contains(C.metadata, q.metadata, dialect))
-    T = conversation_tags.c
-    if q.tags:
-        matching = (
-            select(T.conversation_id)
-            .where(T.tenant_id == tenant_id, T.tag.in_(q.tags))
-            .group_by(T.conversation_id)
-            .having(func.count() == len(q.tags))
-        )
-        conds.append(C.id.in_(matching))
-    if q.any_tags:
-        conds.append(
-            exists().where(
-                T.tenant_id == tenant_id, T.conversation_id == C.id, T.tag.in_(q.any_tags)
-            )
-        )
-    return conds
 
 
 @dataclass(slots=True)
@@ -325,34 +185,22 @@ class ConversationSlice:
 
 
 async def list_conversations(
-    db: Database, tenant_id: str, q: ConversationQuery, page: ConversationPage
+    uow: UnitOfWork, q: ConversationQuery, page: ConversationPage
 ) -> ConversationSlice:
     q = validate_query(q)
     page = page.validated()
-    conds = _filter_conditions(tenant_id, q, db.dialect)
-    order = (
-        (C.created_at.desc(), C.id.desc()) if page.descending else (C.created_at.asc(), C.id.asc())
-    )
     size = page.size
-    stmt = select(conversations)
     offset = 0
+    after = None
     if page.is_offset:
-        number = page.page or 1
-        offset = (number - 1) * size
-        stmt = stmt.where(*conds).order_by(*order).offset(offset).limit(size + 1)
-    else:
-        if page.after is not None:
-            ts, cid = parse_conversation_cursor(page.after)
-            if page.descending:
-                conds.append(or_(C.created_at < ts, and_(C.created_at == ts, C.id < cid)))
-            else:
-                conds.append(or_(C.created_at > ts, and_(C.created_at == ts, C.id > cid)))
-        stmt = stmt.where(*conds).order_by(*order).limit(size + 1)
-    async with db.read() as conn:
-        rows = (await conn.execute(stmt)).all()
-    items = [ConversationRecord.from_row(r) for r in rows[:size]]
+        offset = ((page.page or 1) - 1) * size
+    elif page.after is not None:
+        after = parse_conversation_cursor(page.after)
+    rows = await uow.conversations.page(
+        q, descending=page.descending, offset=offset, limit=size + 1, after=after
+    )
     return ConversationSlice(
-        items=items,
+        items=rows[:size],
         has_next=len(rows) > size,
         has_previous=offset > 0 or page.after is not None,
         page=(page.page or 1) if page.is_offset else None,
@@ -361,25 +209,12 @@ async def list_conversations(
     )
 
 
-async def count_conversations(db: Database, tenant_id: str, q: ConversationQuery) -> int:
-    q = validate_query(q)
-    conds = _filter_conditions(tenant_id, q, db.dialect)
-    stmt = select(func.count()).select_from(conversations).where(*conds)
-    async with db.read() as conn:
-        return int(await conn.scalar(stmt) or 0)
+async def count_conversations(uow: UnitOfWork, q: ConversationQuery) -> int:
+    return await uow.conversations.count(validate_query(q))
 
 
 async def conversations_updated_since(
-    db: Database, tenant_id: str, since: datetime, ids: list[str] | None = None, limit: int = 1000
+    uow: UnitOfWork, since: datetime, ids: list[str] | None = None, limit: int = 1000
 ) -> list[ConversationRecord]:
     """Conversations changed at/after `since` (optionally among `ids`): subscriber resync."""
-    conds = [C.tenant_id == tenant_id, C.updated_at >= since]
-    if ids is not None:
-        conds.append(C.id.in_(ids))
-    async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(conversations).where(*conds).order_by(C.updated_at).limit(limit)
-            )
-        ).all()
-    return [ConversationRecord.from_row(r) for r in rows]
+    return await uow.conversations.updated_since(since, ids, limit)

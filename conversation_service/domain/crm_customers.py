@@ -18,7 +18,7 @@ from conversation_service.adapters.crm.base import Customer
 from conversation_service.adapters.crm.cache import MISS
 from conversation_service.adapters.crm.config import CrmConfig
 from conversation_service.adapters.crm.errors import CrmError
-from conversation_service.adapters.crm.service import CrmService, crm_of
+from conversation_service.domain.ports import Crm
 from conversation_service.domain.records import ConversationRecord
 
 log = logging.getLogger("conversation_service.crm")
@@ -46,15 +46,13 @@ class CustomerLookup:
     warnings: list[str] = field(default_factory=list)
 
 
-def cache_key(crm: CrmService, config: CrmConfig, tenant_id: str, link: CustomerLink) -> str:
+def cache_key(crm: Crm, config: CrmConfig, tenant_id: str, link: CustomerLink) -> str:
     """Tenant and CRM are part of the key: one tenant's customers never serve another's."""
     digest = hashlib.sha256(link[1].encode()).hexdigest()[:32]
     return f"{crm.cache_prefix}:{tenant_id}:{config.fingerprint}:{link[0]}:{digest}"
 
 
-async def lookup_customers(
-    crm: CrmService, tenant_id: str, links: list[CustomerLink]
-) -> CustomerLookup:
+async def lookup_customers(crm: Crm, tenant_id: str, links: list[CustomerLink]) -> CustomerLookup:
     """Resolve many links with one cache round trip and one CRM call per distinct miss."""
     result = CustomerLookup()
     distinct = list(dict.fromkeys(links))
@@ -104,26 +102,17 @@ async def lookup_customers(
     return result
 
 
-def _service(deps: Any) -> CrmService:
-    if isinstance(deps, CrmService):
-        return deps
-    service = getattr(deps, "crm", None)
-    if isinstance(service, CrmService):
-        return service
-    return crm_of(deps)
-
-
 async def lookup_customer(
-    deps: Any, tenant_id: str, conversation: ConversationRecord
+    crm: Crm, tenant_id: str, conversation: ConversationRecord
 ) -> dict[str, Any] | None:
     """The conversation's customer from the tenant's CRM, or None (no link, no CRM, not found,
     CRM down or slow: the last two are logged as warnings). Never raises for CRM trouble.
 
-    `deps` is the Container, its `CrmService`, or its `Database`. For agents' context
-    (`conversationContext`) and any other caller that wants the customer of one conversation.
+    For agents' context (`conversationContext`, the worker's `include_customer`) and any other
+    caller that wants the customer of one conversation.
     """
     link = customer_link(conversation)
     if link is None:
         return None
-    found = await lookup_customers(_service(deps), tenant_id, [link])
+    found = await lookup_customers(crm, tenant_id, [link])
     return found.customers.get(link)

@@ -34,3 +34,18 @@ class Unauthenticated(DomainError):
     """No valid tenant on the request."""
 
     code = "UNAUTHENTICATED"
+
+
+class WriteConflict(Exception):
+    """A write lost a race on a unique key (a concurrent add of the same id, a first write of
+    the same state key): the transaction is spoiled, and running the whole operation again
+    sees the winner's row. Not a `DomainError`: inside a caller's transaction (the worker) it
+    is a transient failure the caller retries. `Database.run` retries it when `retryable`,
+    and after the last attempt raises `final` when given."""
+
+    def __init__(
+        self, message: str, *, retryable: bool = True, final: DomainError | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.final = final

@@ -1,11 +1,17 @@
-"""Events a unit of work publishes after commit; each carries the whole record it announces."""
+"""Events of the domain. The public ones (`Event`) are published after commit and carry the
+whole record they announce; the internal ones only wake reactions (`domain/reactions.py`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from conversation_service.domain.records import ConversationRecord, MessageRecord, StateRecord
+from conversation_service.domain.records import (
+    ConversationRecord,
+    CrmSyncRecord,
+    MessageRecord,
+    StateRecord,
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -72,6 +78,22 @@ class StateChanged:
 
 
 Event = MessageAdded | ConversationChanged | StateChanged
+#: The event types that are published (to subscribers) after commit.
+PUBLISHED: tuple[type, ...] = (MessageAdded, ConversationChanged, StateChanged)
+
+
+@dataclass(slots=True, frozen=True)
+class ConversationCompleted:
+    """An update set the status to COMPLETED (internal: the CRM auto-sync reacts to it)."""
+
+    conversation: ConversationRecord
+
+
+@dataclass(slots=True, frozen=True)
+class CrmSyncQueued:
+    """A CRM sync request was written (internal: the local sync runner is woken after commit)."""
+
+    sync: CrmSyncRecord
 
 
 class EventPublisher(Protocol):

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from conversation_service.adapters.broadcast import RESYNC, Overflowed, Subscriber
-from conversation_service.adapters.database import Database
 from conversation_service.adapters.events import channel
 from conversation_service.domain.clock import utcnow
 from conversation_service.domain.conversations import (
@@ -25,6 +24,7 @@ from conversation_service.domain.conversations import (
 )
 from conversation_service.domain.errors import ValidationFailed
 from conversation_service.domain.messages import messages_between, recent_messages
+from conversation_service.domain.ports import UnitOfWorkFactory
 from conversation_service.domain.records import ConversationRecord, MessageRecord, StateRecord
 from conversation_service.domain.state import state_versions
 from conversation_service.domain.validation import identifier, uuid_id
@@ -88,21 +88,21 @@ def _footprint(text: str) -> int:
 class _MessageSource:
     """Everything a message feed reads from the database, in one place."""
 
-    def __init__(self, db: Database, tenant_id: str) -> None:
+    def __init__(self, db: UnitOfWorkFactory, tenant_id: str) -> None:
         self.db = db
         self.tenant_id = tenant_id
         self.page = FILL_PAGE_FIRST
 
     async def conversation(self, conversation_id: str) -> ConversationRecord:
-        return await get_conversation(self.db, self.tenant_id, conversation_id)
+        return await self.db.query(self.tenant_id, get_conversation, conversation_id)
 
     async def between(
         self, cid: str, after: int, before: int | None = None, since: datetime | None = None
     ) -> list[MessageRecord]:
         """One page of stored messages with after < seq < before, sized to FILL_PAGE_BYTES."""
-        batch = await messages_between(
-            self.db,
+        batch = await self.db.query(
             self.tenant_id,
+            messages_between,
             cid,
             after_seq=after,
             before_seq=before,
@@ -118,8 +118,13 @@ class _MessageSource:
         """One page (RECENT_PAGE) of the tenant's messages created at/after `since`. Not sized
         by content: pages follow created_at, and a smaller page could end among messages of
         one instant and never move on."""
-        rows = await recent_messages(
-            self.db, self.tenant_id, since, agent_id=agent_id, user_id=user_id, limit=RECENT_PAGE
+        rows = await self.db.query(
+            self.tenant_id,
+            recent_messages,
+            since,
+            agent_id=agent_id,
+            user_id=user_id,
+            limit=RECENT_PAGE,
         )
         return [m for m, _, _ in rows]
 
@@ -256,7 +261,7 @@ class _MessageFeed:
 
 
 async def message_feed(
-    db: Database,
+    db: UnitOfWorkFactory,
     broadcast: Broadcast,
     tenant_id: str,
     *,
@@ -304,7 +309,7 @@ async def message_feed(
 
 
 async def conversation_feed(
-    db: Database,
+    db: UnitOfWorkFactory,
     broadcast: Broadcast,
     tenant_id: str,
     *,
@@ -321,7 +326,7 @@ async def conversation_feed(
     ) as sub:
         synced_at = resume_since or utcnow()
         if conversation_id is not None:
-            conv = await get_conversation(db, tenant_id, conversation_id)
+            conv = await db.query(tenant_id, get_conversation, conversation_id)
             versions.setdefault(conv.id, conv.version)
         sub.ready = True
         pending_resync = resume_since is not None
@@ -334,7 +339,7 @@ async def conversation_feed(
                 ids = [conversation_id] if conversation_id is not None else None
                 since = synced_at - IN_FLIGHT_MARGIN
                 synced_at = utcnow()
-                for record in await conversations_updated_since(db, tenant_id, since, ids):
+                for record in await db.query(tenant_id, conversations_updated_since, since, ids):
                     if record.version > versions.get(record.id, 0):
                         versions[record.id] = record.version
                         yield record
@@ -350,7 +355,7 @@ async def conversation_feed(
 
 
 async def state_feed(
-    db: Database,
+    db: UnitOfWorkFactory,
     broadcast: Broadcast,
     tenant_id: str,
     *,
@@ -362,9 +367,9 @@ async def state_feed(
     conversation_id = uuid_id(conversation_id, "conversation_id")
     versions: dict[str, int] = dict(resume or {})
     async with broadcast.subscribe(channel(tenant_id, "state_changed", conversation_id)) as sub:
-        await get_conversation(db, tenant_id, conversation_id)
+        await db.query(tenant_id, get_conversation, conversation_id)
         if resume is None:
-            for record in await state_versions(db, tenant_id, conversation_id, key):
+            for record in await db.query(tenant_id, state_versions, conversation_id, key):
                 versions[record.key] = record.version
         sub.ready = True
         pending_resync = resume is not None
@@ -374,7 +379,7 @@ async def state_feed(
             if item == "closed":
                 return
             if item == "resync":
-                for record in await state_versions(db, tenant_id, conversation_id, key):
+                for record in await db.query(tenant_id, state_versions, conversation_id, key):
                     if record.version > versions.get(record.key, 0):
                         versions[record.key] = record.version
                         yield record

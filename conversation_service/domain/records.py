@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from conversation_service.domain.enums import ConversationStatus, MessageRole, StateType
@@ -178,3 +179,82 @@ class StateRecord:
             if isinstance(d.get(k), str):
                 d[k] = datetime.fromisoformat(d[k])
         return cls(**d)
+
+
+@dataclass(slots=True)
+class AgentUsageRecord:
+    agent_id: str
+    conversations: int
+    messages: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    content_tokens: int
+    conversation_tokens: int
+
+
+class CrmSyncStatus(StrEnum):
+    NONE = "none"
+    PENDING = "pending"
+    SYNCED = "synced"
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class CrmSyncRecord:
+    tenant_id: str
+    conversation_id: str
+    status: CrmSyncStatus
+    requested_seq: int | None = None
+    last_synced_seq: int | None = None
+    synced_at: datetime | None = None
+    attempts: int = 0
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    crm_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> CrmSyncRecord:
+        m = row._mapping
+        return cls(
+            tenant_id=m["tenant_id"],
+            conversation_id=m["conversation_id"],
+            status=CrmSyncStatus(m["status"]),
+            requested_seq=m["requested_seq"],
+            last_synced_seq=m["last_synced_seq"],
+            synced_at=m["synced_at"],
+            attempts=m["attempts"],
+            error=m["error"],
+            next_attempt_at=m["next_attempt_at"],
+            crm_id=m["crm_id"],
+        )
+
+    @classmethod
+    def none(cls, tenant_id: str, conversation_id: str, error: str | None = None) -> CrmSyncRecord:
+        return cls(tenant_id, conversation_id, CrmSyncStatus.NONE, error=error)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (strings and ISO-8601 times): the worker's reply data."""
+        d = asdict(self)
+        d["status"] = self.status.value.upper()  # the contract names: NONE, PENDING, SYNCED, FAILED
+        for k in ("synced_at", "next_attempt_at"):
+            d[k] = d[k].isoformat() if d[k] is not None else None
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A due sync taken by one runner under a lease (`token`)."""
+
+    tenant_id: str
+    conversation_id: str
+    token: str
+    last_synced_seq: int | None
+
+
+@dataclass(slots=True)
+class Recorded:
+    """The worker's idempotency record of one action: did it succeed, and what did it answer."""
+
+    success: bool
+    reply: dict[str, Any] | None  # the result data, or the error object when not success

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from conversation_service.domain.errors import ValidationFailed
+from conversation_service.domain.errors import Unauthenticated, ValidationFailed
 
 MAX_CONTENT_CHARS = 100_000
 MAX_TAGS = 50
@@ -31,7 +31,6 @@ _PRINTABLE_RE = re.compile(r"^[^\x00-\x1f\x7f]+$")
 
 
 def tenant_id(value: str | None) -> str:
-    from conversation_service.domain.errors import Unauthenticated
 
     if value is None or not TENANT_RE.match(value):
         raise Unauthenticated(
@@ -208,3 +207,30 @@ def participants(values: list[dict[str, Any]], field: str = "participants") -> l
         out.append({"id": pid, "kind": kind, "display_name": display, "joined_at": joined})
     json_document(out, field)
     return out
+
+
+MAX_FILTER_DEPTH = 5
+
+
+def validate_metadata_filter(value: Any, field: str = "metadata") -> dict[str, Any]:
+    json_object(value, field)
+
+    def walk(node: Any, depth: int) -> None:
+        if depth > MAX_FILTER_DEPTH:
+            raise ValidationFailed(
+                f"{field} may nest at most {MAX_FILTER_DEPTH} levels", field=field
+            )
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if not key or '"' in key or "\\" in key:
+                    raise ValidationFailed(
+                        f"{field} keys must be non-empty, without quotes or backslashes",
+                        field=field,
+                    )
+                walk(child, depth + 1)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child, depth + 1)
+
+    walk(value, 0)
+    return value  # type: ignore[no-any-return]

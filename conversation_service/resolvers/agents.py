@@ -26,9 +26,9 @@ async def conversation_context(
     include_system: bool | None = True,
 ) -> ConversationContext:
     ctx = info.context
-    result = await context.build_context(
-        ctx.db,
+    result = await ctx.db.query(
         ctx.tenant_id,
+        context.build_context,
         conversation_id,
         max_tokens=max_tokens,
         max_messages=max_messages,
@@ -42,7 +42,9 @@ async def messages_by_source(
     info: strawberry.Info, document_id: str, first: int | None = None, after: str | None = None
 ) -> MessageConnection:
     ctx = info.context
-    result = await sources.messages_by_source(ctx.db, ctx.tenant_id, document_id, first, after)
+    result = await ctx.db.query(
+        ctx.tenant_id, sources.messages_by_source, document_id, first, after
+    )
     return sourced_connection(result)
 
 
@@ -53,7 +55,7 @@ async def agent_usage(
     to_date: datetime | None = None,
 ) -> AgentUsage:
     ctx = info.context
-    record = await usage.agent_usage(ctx.db, ctx.tenant_id, agent_id, from_date, to_date)
+    record = await ctx.db.query(ctx.tenant_id, usage.agent_usage, agent_id, from_date, to_date)
     return AgentUsage.from_record(record)
 
 
@@ -70,7 +72,7 @@ async def search_messages(
     ctx = info.context
     tenant = ctx.tenant_id
     q = search.SearchQuery(query, conversation_id, agent_id, from_date, to_date).validated()
-    result = await search.search_messages(ctx.db, tenant, q, first, after)
+    result = await ctx.db.query(tenant, search.search_messages, q, first, after)
     return MessageSearchConnection.from_result(
-        result, partial(search.count_search, ctx.db, tenant, q)
+        result, partial(ctx.db.query, tenant, search.count_search, q)
     )

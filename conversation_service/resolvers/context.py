@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from conversation_service.adapters.database import Database
 from conversation_service.domain import validation
 
 if TYPE_CHECKING:
@@ -27,5 +28,6 @@ class GraphQLContext:
         return validation.tenant_id(self.raw_tenant_id)
 
     @property
-    def db(self) -> Any:
+    def db(self) -> Database:
+        """The unit-of-work factory."""
         return self.container.db

@@ -22,7 +22,7 @@ from conversation_service.schema.types import Conversation, ConversationConnecti
 async def conversation(info: strawberry.Info, id: strawberry.ID) -> Conversation | None:
     ctx = info.context
     tenant = ctx.tenant_id
-    record = await domain.get_conversation_or_none(ctx.db, tenant, uuid_id(id, "id"))
+    record = await ctx.db.query(tenant, domain.get_conversation_or_none, uuid_id(id, "id"))
     return Conversation.from_record(record) if record is not None else None
 
 
@@ -39,9 +39,9 @@ async def conversations(
     tenant = ctx.tenant_id
     query = filter.to_query() if filter is not None else ConversationQuery()
     window = ConversationPage(page, page_size, first, after, order == SortOrder.DESC)
-    result = await domain.list_conversations(ctx.db, tenant, query, window)
+    result = await ctx.db.query(tenant, domain.list_conversations, query, window)
     return ConversationConnection.from_slice(
-        result, partial(domain.count_conversations, ctx.db, tenant, query)
+        result, partial(ctx.db.query, tenant, domain.count_conversations, query)
     )
 
 
@@ -49,7 +49,7 @@ async def create_conversation(
     info: strawberry.Info, input: CreateConversationInput
 ) -> Conversation:
     ctx = info.context
-    record, _ = await domain.create_conversation(ctx.db, ctx.tenant_id, input.to_command())
+    record, _ = await ctx.db.run(ctx.tenant_id, domain.create_conversation, input.to_command())
     return Conversation.from_record(record)
 
 
@@ -57,5 +57,5 @@ async def update_conversation(
     info: strawberry.Info, id: strawberry.ID, input: UpdateConversationInput
 ) -> Conversation:
     ctx = info.context
-    record = await domain.update_conversation(ctx.db, ctx.tenant_id, id, input.to_command())
+    record = await ctx.db.run(ctx.tenant_id, domain.update_conversation, id, input.to_command())
     return Conversation.from_record(record)

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 
-from conversation_service.adapters.crm.service import crm_of
 from conversation_service.domain.crm_customers import (
     CustomerLink,
     customer_link,
@@ -51,7 +50,7 @@ async def load_customer(info: strawberry.Info, record: ConversationRecord) -> An
     tenant = ctx.tenant_id
 
     async def batch(links: list[CustomerLink]) -> list[Any]:
-        found = await lookup_customers(crm_of(ctx.db), tenant, links)
+        found = await lookup_customers(ctx.container.crm, tenant, links)
         _add_warnings(ctx, found.warnings)
         return [found.customers.get(link) for link in links]
 
@@ -65,7 +64,7 @@ async def load_crm_sync(info: strawberry.Info, conversation_id: str) -> CrmSync:
     tenant = ctx.tenant_id
 
     async def batch(ids: list[str]) -> list[CrmSync]:
-        found = await crm_sync_states(ctx.db, tenant, ids)
+        found = await ctx.db.query(tenant, crm_sync_states, ids)
         return [CrmSync.from_record(found[i]) for i in ids]
 
     sync: CrmSync = await _loader(ctx, "crm_sync", batch).load(conversation_id)
@@ -76,5 +75,5 @@ async def sync_conversation_to_crm(info: strawberry.Info, id: strawberry.ID) -> 
     from conversation_service.schema.types import CrmSync
 
     ctx: GraphQLContext = info.context
-    record: CrmSyncRecord = await request_crm_sync(ctx.db, ctx.tenant_id, id)
+    record: CrmSyncRecord = await ctx.db.run(ctx.tenant_id, request_crm_sync, id)
     return CrmSync.from_record(record)

@@ -42,7 +42,7 @@ async def load_conversation(info: strawberry.Info, conversation_id: str) -> Conv
     tenant = ctx.tenant_id
 
     async def batch(ids: list[str]) -> list[Any]:
-        found = await get_conversations_by_ids(ctx.db, tenant, ids)
+        found = await ctx.db.query(tenant, get_conversations_by_ids, ids)
         return [
             Conversation.from_record(found[i])
             if i in found
@@ -78,7 +78,7 @@ async def load_messages(
         out: dict[tuple[MessageWindow, str], MessageConnection] = {}
         for w, ids in by_window.items():
             convs = [ctx.conversation_records[i] for i in ids]
-            for s in await message_slices(ctx.db, tenant, convs, w):
+            for s in await ctx.db.query(tenant, message_slices, convs, w):
                 out[(w, s.conversation.id)] = MessageConnection.from_slice(s)
         return [out[k] for k in keys]
 
@@ -92,7 +92,7 @@ async def load_state(info: strawberry.Info, conversation_id: str) -> list[StateE
     tenant = ctx.tenant_id
 
     async def batch(ids: list[str]) -> list[list[StateEntry]]:
-        found = await state_for_conversations(ctx.db, tenant, ids)
+        found = await ctx.db.query(tenant, state_for_conversations, ids)
         return [[StateEntry.from_record(r) for r in found[i]] for i in ids]
 
     return await _loader(ctx, "state", batch).load(conversation_id)

@@ -24,7 +24,7 @@ async def messages(
 ) -> MessageConnection:
     ctx = info.context
     window = MessageWindow(first, after, last, before, from_timestamp, limit)
-    result = await domain.list_messages(ctx.db, ctx.tenant_id, conversation_id, window)
+    result = await ctx.db.query(ctx.tenant_id, domain.list_messages, conversation_id, window)
     return MessageConnection.from_slice(result)
 
 
@@ -32,5 +32,7 @@ async def add_message(
     info: strawberry.Info, conversation_id: strawberry.ID, input: AddMessageInput
 ) -> Message:
     ctx = info.context
-    result = await domain.add_message(ctx.db, ctx.tenant_id, conversation_id, input.to_command())
+    result = await ctx.db.run(
+        ctx.tenant_id, domain.add_message, conversation_id, input.to_command()
+    )
     return Message.from_record(result.message)

@@ -13,7 +13,7 @@ async def conversation_state(
     info: strawberry.Info, conversation_id: strawberry.ID, state_key: str
 ) -> StateEntry | None:
     ctx = info.context
-    record = await domain.get_state(ctx.db, ctx.tenant_id, conversation_id, state_key)
+    record = await ctx.db.query(ctx.tenant_id, domain.get_state, conversation_id, state_key)
     return StateEntry.from_record(record) if record is not None else None
 
 
@@ -21,5 +21,7 @@ async def update_conversation_state(
     info: strawberry.Info, conversation_id: strawberry.ID, input: UpdateStateInput
 ) -> StateEntry:
     ctx = info.context
-    record = await domain.write_state(ctx.db, ctx.tenant_id, conversation_id, input.to_command())
+    record = await ctx.db.run(
+        ctx.tenant_id, domain.write_state, conversation_id, input.to_command()
+    )
     return StateEntry.from_record(record)

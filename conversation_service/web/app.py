@@ -29,6 +29,7 @@ from conversation_service.web.rate_limit import RateLimitMiddleware
 from conversation_service.web.request_id import RequestId
 from conversation_service.web.request_metrics import RequestMetrics
 from conversation_service.web.ws.server import SubscriptionServer
+from conversation_service.worker.runner import start_worker
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,6 @@ def create_app(
         try:
             crm_runner = await start_configured_crm_sync_runner(c)
             if with_worker:
-                from conversation_service.worker.runner import start_worker
-
                 worker = await start_worker(c)
             yield
         finally:

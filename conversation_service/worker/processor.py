@@ -48,35 +48,35 @@ class Processor:
         spec = self.registry.get(action.action_type)
         if spec is None:
             return Outcome(None, unknown_action(action.action_type), known_type=False)
+        tenant = action.tenant_id
         if not spec.writes:
             try:
-                return Outcome(await spec.handler(Call(self.db, action, None)), None)
+                async with self.db.reading(tenant) as reading:
+                    return Outcome(await spec.handler(Call(self.db, action, reading)), None)
             except DomainError as exc:
                 return Outcome(None, domain_error(exc))
-        tenant = action.tenant_id
         cid = action.payload.get("conversation_id")
         try:
-            async with self.db.unit_of_work() as uow:
+            async with self.db(tenant) as uow:
                 data = await spec.handler(Call(self.db, action, uow))
                 if data is not None and isinstance(data.get("conversation_id"), str):
                     cid = data["conversation_id"]
                 # Fire-and-forget: nobody reads the answer, so none is stored (less JSON).
                 answer = data if action.callback_queue_name else None
-                first = await ledger.record(
-                    uow,
-                    tenant,
+                first = await uow.ledger.record(
                     action.action_id,
                     action.action_type,
                     entry_id,
                     cid if isinstance(cid, str) else None,
                     ledger.Recorded(True, answer),
+                    uow.now(),
                 )
                 if first:
                     await uow.commit()
             if first:
                 return Outcome(data, None)
-            async with self.db.read() as conn:  # a duplicate: its re-run was rolled back
-                found = await ledger.lookup(conn, tenant, action.action_id)
+            async with self.db.reading(tenant) as reading:  # a duplicate: its re-run rolled back
+                found = await reading.ledger.lookup(action.action_id)
             assert found is not None
             return Outcome.from_recorded(found, duplicate=True)
         except DomainError as exc:

@@ -10,18 +10,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from conversation_service.adapters.database import Database, UnitOfWork
+from conversation_service.adapters.database import Database
+from conversation_service.domain.ports import UnitOfWork
 from conversation_service.worker.envelope import DomainAction
 
 
 @dataclass(slots=True)
 class Call:
-    """What a handler gets: the action, the database and, for writes, the open unit of work that
-    the worker commits together with the idempotency record."""
+    """What a handler gets: the action and the open unit of work of its tenant (for writes, the
+    worker commits it together with the idempotency record; for reads it is read-only)."""
 
     db: Database
     action: DomainAction
-    uow: UnitOfWork | None
+    uow: UnitOfWork
 
     @property
     def tenant_id(self) -> str:

@@ -6,14 +6,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import TYPE_CHECKING
 
+from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
+from conversation_service.crm_runner import start_configured_crm_sync_runner
+from conversation_service.runtime import tune_gc
 from conversation_service.worker.consumer import Worker
 from conversation_service.worker.registry import Registry
-
-if TYPE_CHECKING:
-    from conversation_service.bootstrap import Container
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +44,6 @@ async def start_worker(container: Container, registry: Registry | None = None) -
 
 async def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT, then finish in-flight work (see Worker.stop)."""
-    from conversation_service.bootstrap import build_container
-    from conversation_service.crm_runner import start_configured_crm_sync_runner
-    from conversation_service.runtime import tune_gc
 
     if not settings.redis_url:
         raise SystemExit("conversation-service worker needs REDIS_URL")

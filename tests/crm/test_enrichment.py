@@ -118,8 +118,8 @@ async def test_lookup_customer_for_agents_and_redis_cache(
 
     crm_tenant.account.customers["r1"] = {"id": "r1", "name": "Redis Ray"}
     cid = await create(gql, crmReferences={"customer_id": "r1"})
-    record = await get_conversation(container.db, crm_tenant.tenant, cid)
-    assert (await lookup_customer(container, crm_tenant.tenant, record))["name"] == "Redis Ray"
+    record = await container.db.query(crm_tenant.tenant, get_conversation, cid)
+    assert (await lookup_customer(container.crm, crm_tenant.tenant, record))["name"] == "Redis Ray"
     redis = aioredis.from_url(redis_url)
     env = f"test-{uuid.uuid4().hex[:8]}"
     service = CrmService(CrmDirectory({crm_tenant.tenant: crm_tenant.config}), redis=redis, env=env)

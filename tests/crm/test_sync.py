@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from conversation_service.bootstrap import build_container
-from conversation_service.crm_runner import start_crm_sync_runner
+from conversation_service.crm_runner import ANY_TENANT, start_crm_sync_runner
 from conversation_service.domain.crm_sync import (
     CrmSyncStatus,
     claim_due,
@@ -125,7 +125,7 @@ async def test_persisted_request_survives_a_restart_and_a_crash_mid_push(
     await gql.ok(SYNC, {"id": b})  # no runner in this "process": both stay PENDING
     assert (await sync_state(gql, a))["status"] == "PENDING"
     # `b` was claimed by a process that died mid-push (lease 0: expired at once)
-    claims = await claim_due(container.db, 100, lease_s=0)
+    claims = await container.db.run(ANY_TENANT, claim_due, 100, lease_s=0)
     assert {c.conversation_id for c in claims} >= {b}
     # a new process: its own container, configured from CRM_CONFIG_FILE
     config = tmp_path / "crm.json"
@@ -180,14 +180,15 @@ async def test_auto_sync_when_completed(gql: GQL, crm_tenant, fake_crm, runner) 
 
 async def test_worker_entry_point_joins_the_callers_transaction(container, gql: GQL, crm_tenant):
     cid = await conversation_with_messages(gql, 1)
-    async with container.db.transaction() as uow:
-        record = await request_crm_sync(container.db, crm_tenant.tenant, cid, uow=uow)
+    async with container.db(crm_tenant.tenant) as uow:
+        record = await request_crm_sync(uow, cid)
+        await uow.commit()
     data = record.to_dict()
     assert orjson.loads(orjson.dumps(data))["status"] == "PENDING"
     assert data["conversation_id"] == cid
     assert data["requested_seq"] == 1
     assert (
-        await get_crm_sync(container.db, crm_tenant.tenant, cid)
+        await container.db.query(crm_tenant.tenant, get_crm_sync, cid)
     ).status is CrmSyncStatus.PENDING
 
 

@@ -16,11 +16,11 @@ def msg(role: str, content: str = "x", tokens: int | None = None, **kw: Any) -> 
 
 
 async def conversation(db: Any, tenant: str, *messages: NewMessage, **kw: Any) -> str:
-    record, _ = await create_conversation(
-        db, tenant, NewConversation(initial_messages=list(messages), **kw)
+    record, _ = await db.run(
+        tenant, create_conversation, NewConversation(initial_messages=list(messages), **kw)
     )
     return record.id
 
 
 async def add(db: Any, tenant: str, cid: str, m: NewMessage) -> MessageRecord:
-    return (await add_message(db, tenant, cid, m)).message
+    return (await db.run(tenant, add_message, cid, m)).message

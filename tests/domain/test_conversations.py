@@ -22,13 +22,15 @@ from tests.helpers import row_counts
 
 async def test_create_with_chosen_id_is_idempotent(db, tenant):
     cid = str(uuid.uuid4())
-    first, created = await domain.create_conversation(
-        db, tenant, NewConversation(id=cid, user_id="u1", tags=["a"])
+    first, created = await db.run(
+        tenant, domain.create_conversation, NewConversation(id=cid, user_id="u1", tags=["a"])
     )
     assert created is True
     assert first.id == cid
-    again, created_again = await domain.create_conversation(
-        db, tenant, NewConversation(id=cid, user_id="someone-else", tags=["b"])
+    again, created_again = await db.run(
+        tenant,
+        domain.create_conversation,
+        NewConversation(id=cid, user_id="someone-else", tags=["b"]),
     )
     assert created_again is False
     assert again.user_id == "u1"
@@ -39,9 +41,9 @@ async def test_create_with_chosen_id_is_idempotent(db, tenant):
 
 async def test_chosen_id_is_canonicalised(db, tenant):
     cid = uuid.uuid4()
-    rec, _ = await domain.create_conversation(db, tenant, NewConversation(id=str(cid).upper()))
+    rec, _ = await db.run(tenant, domain.create_conversation, NewConversation(id=str(cid).upper()))
     assert rec.id == str(cid)
-    again, created = await domain.create_conversation(db, tenant, NewConversation(id=str(cid)))
+    again, created = await db.run(tenant, domain.create_conversation, NewConversation(id=str(cid)))
     assert created is False
     assert again.id == rec.id
 
@@ -49,7 +51,7 @@ async def test_chosen_id_is_canonicalised(db, tenant):
 async def test_concurrent_creates_of_one_id_make_one_row(db, tenant):
     cid = str(uuid.uuid4())
     results = await asyncio.gather(
-        *(domain.create_conversation(db, tenant, NewConversation(id=cid)) for _ in range(2))
+        *(db.run(tenant, domain.create_conversation, NewConversation(id=cid)) for _ in range(2))
     )
     assert [r.id for r, _ in results] == [cid, cid]
     assert sorted(created for _, created in results) == [False, True]
@@ -57,9 +59,9 @@ async def test_concurrent_creates_of_one_id_make_one_row(db, tenant):
 
 
 async def test_create_with_initial_messages(db, tenant):
-    rec, _ = await domain.create_conversation(
-        db,
+    rec, _ = await db.run(
         tenant,
+        domain.create_conversation,
         NewConversation(
             initial_messages=[
                 NewMessage(role=MessageRole.SYSTEM, content="be kind", token_count=3),
@@ -82,7 +84,7 @@ async def test_invalid_initial_message_writes_nothing(db, tenant):
         ],
     )
     with pytest.raises(ValidationFailed) as err:
-        await domain.create_conversation(db, tenant, new)
+        await db.run(tenant, domain.create_conversation, new)
     assert err.value.field == "initial_messages.2.content"
     assert await row_counts(db, tenant) == {"conversations": 0, "messages": 0, "state": 0}
 
@@ -97,78 +99,95 @@ async def test_failure_inside_the_transaction_rolls_back(db, tenant):
         ]
     )
     with pytest.raises(Exception):  # noqa: B017, PT011 (the integrity error of the backend)
-        await domain.create_conversation(db, tenant, new)
+        await db.run(tenant, domain.create_conversation, new)
     assert await row_counts(db, tenant) == {"conversations": 0, "messages": 0, "state": 0}
 
 
 async def test_update_compare_and_set(db, tenant):
-    rec, _ = await domain.create_conversation(db, tenant, NewConversation(title="t"))
+    rec, _ = await db.run(tenant, domain.create_conversation, NewConversation(title="t"))
     assert rec.version == 1
-    updated = await domain.update_conversation(
-        db, tenant, rec.id, ConversationChanges(title="new", expected_version=1)
+    updated = await db.run(
+        tenant,
+        domain.update_conversation,
+        rec.id,
+        ConversationChanges(title="new", expected_version=1),
     )
     assert (updated.title, updated.version) == ("new", 2)
     with pytest.raises(Conflict) as err:
-        await domain.update_conversation(
-            db, tenant, rec.id, ConversationChanges(title="stale", expected_version=1)
+        await db.run(
+            tenant,
+            domain.update_conversation,
+            rec.id,
+            ConversationChanges(title="stale", expected_version=1),
         )
     assert err.value.field == "expected_version"
-    current = await domain.get_conversation(db, tenant, rec.id)
+    current = await db.query(tenant, domain.get_conversation, rec.id)
     assert (current.title, current.version) == ("new", 2)
     # Without expected_version the update always applies.
-    last = await domain.update_conversation(
-        db, tenant, rec.id, ConversationChanges(status=ConversationStatus.ARCHIVED)
+    last = await db.run(
+        tenant,
+        domain.update_conversation,
+        rec.id,
+        ConversationChanges(status=ConversationStatus.ARCHIVED),
     )
     assert (last.status, last.version, last.title) == (ConversationStatus.ARCHIVED, 3, "new")
 
 
 async def test_update_unknown_is_not_found(db, tenant):
     with pytest.raises(NotFound):
-        await domain.update_conversation(
-            db, tenant, str(uuid.uuid4()), ConversationChanges(title="x")
+        await db.run(
+            tenant, domain.update_conversation, str(uuid.uuid4()), ConversationChanges(title="x")
         )
     with pytest.raises(NotFound):
-        await domain.update_conversation(
-            db, tenant, str(uuid.uuid4()), ConversationChanges(title="x", expected_version=1)
+        await db.run(
+            tenant,
+            domain.update_conversation,
+            str(uuid.uuid4()),
+            ConversationChanges(title="x", expected_version=1),
         )
 
 
 async def test_update_replaces_tags_and_filters_follow(db, tenant):
-    rec, _ = await domain.create_conversation(db, tenant, NewConversation(tags=["a", "b"]))
-    updated = await domain.update_conversation(
-        db, tenant, rec.id, ConversationChanges(tags=["b", "c"])
+    rec, _ = await db.run(tenant, domain.create_conversation, NewConversation(tags=["a", "b"]))
+    updated = await db.run(
+        tenant, domain.update_conversation, rec.id, ConversationChanges(tags=["b", "c"])
     )
     assert updated.tags == ["b", "c"]
 
     async def ids(**kw):
-        page = await domain.list_conversations(
-            db, tenant, ConversationQuery(**kw), ConversationPage()
+        page = await db.query(
+            tenant, domain.list_conversations, ConversationQuery(**kw), ConversationPage()
         )
         return [c.id for c in page.items]
 
     assert await ids(tags=["a"]) == []
     assert await ids(tags=["b", "c"]) == [rec.id]
-    cleared = await domain.update_conversation(db, tenant, rec.id, ConversationChanges(tags=[]))
+    cleared = await db.run(tenant, domain.update_conversation, rec.id, ConversationChanges(tags=[]))
     assert cleared.tags == []
     assert await ids(any_tags=["a", "b", "c"]) == []
 
 
 async def test_update_untouched_fields_stay(db, tenant):
-    rec, _ = await domain.create_conversation(
-        db, tenant, NewConversation(user_id="u", metadata={"k": 1}, tags=["t"])
+    rec, _ = await db.run(
+        tenant,
+        domain.create_conversation,
+        NewConversation(user_id="u", metadata={"k": 1}, tags=["t"]),
     )
-    updated = await domain.update_conversation(
-        db, tenant, rec.id, ConversationChanges(title="only title")
+    updated = await db.run(
+        tenant, domain.update_conversation, rec.id, ConversationChanges(title="only title")
     )
     assert (updated.user_id, updated.metadata, updated.tags) == ("u", {"k": 1}, ["t"])
 
 
 async def test_update_invalid_writes_nothing(db, tenant):
-    rec, _ = await domain.create_conversation(db, tenant, NewConversation(tags=["a"]))
+    rec, _ = await db.run(tenant, domain.create_conversation, NewConversation(tags=["a"]))
     with pytest.raises(ValidationFailed) as err:
-        await domain.update_conversation(
-            db, tenant, rec.id, ConversationChanges(title="x", tags=["ok", ""])
+        await db.run(
+            tenant,
+            domain.update_conversation,
+            rec.id,
+            ConversationChanges(title="x", tags=["ok", ""]),
         )
     assert err.value.field == "tags"
-    current = await domain.get_conversation(db, tenant, rec.id)
+    current = await db.query(tenant, domain.get_conversation, rec.id)
     assert (current.title, current.tags, current.version) == (None, ["a"], 1)

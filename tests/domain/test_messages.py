@@ -22,7 +22,7 @@ def msg(content: str = "hello", **kw) -> NewMessage:
 
 
 async def new_conversation(db, tenant) -> str:
-    rec, _ = await conv_domain.create_conversation(db, tenant, NewConversation())
+    rec, _ = await db.run(tenant, conv_domain.create_conversation, NewConversation())
     return rec.id
 
 
@@ -39,35 +39,35 @@ async def stored_seqs(db, tenant, cid) -> list[int]:
 async def test_forty_concurrent_adds_get_seq_1_to_40(db, tenant):
     cid = await new_conversation(db, tenant)
     results = await asyncio.gather(
-        *(domain.add_message(db, tenant, cid, msg(f"m{i}", token_count=2)) for i in range(40))
+        *(db.run(tenant, domain.add_message, cid, msg(f"m{i}", token_count=2)) for i in range(40))
     )
     assert sorted(r.message.seq for r in results) == list(range(1, 41))
     assert await stored_seqs(db, tenant, cid) == list(range(1, 41))
-    conv = await conv_domain.get_conversation(db, tenant, cid)
+    conv = await db.query(tenant, conv_domain.get_conversation, cid)
     assert (conv.message_count, conv.last_seq, conv.total_tokens) == (40, 40, 80)
     assert conv.version == 41
     # created_at never goes backwards along seq
-    page = await domain.list_messages(db, tenant, cid, domain.MessageWindow(first=40))
+    page = await db.query(tenant, domain.list_messages, cid, domain.MessageWindow(first=40))
     stamps = [m.created_at for m in page.items]
     assert stamps == sorted(stamps)
 
 
 async def test_client_message_id_is_idempotent(db, tenant):
     cid = await new_conversation(db, tenant)
-    first = await domain.add_message(db, tenant, cid, msg("a", client_message_id="k1"))
-    retry = await domain.add_message(db, tenant, cid, msg("different", client_message_id="k1"))
+    first = await db.run(tenant, domain.add_message, cid, msg("a", client_message_id="k1"))
+    retry = await db.run(tenant, domain.add_message, cid, msg("different", client_message_id="k1"))
     assert first.created is True
     assert retry.created is False
     assert retry.message.id == first.message.id
     assert retry.message.content == "a"
-    conv = await conv_domain.get_conversation(db, tenant, cid)
+    conv = await db.query(tenant, conv_domain.get_conversation, cid)
     assert (conv.message_count, conv.last_seq) == (1, 1)
 
 
 async def test_same_client_message_id_in_other_conversation_is_new(db, tenant):
     c1, c2 = await new_conversation(db, tenant), await new_conversation(db, tenant)
-    a = await domain.add_message(db, tenant, c1, msg(client_message_id="k"))
-    b = await domain.add_message(db, tenant, c2, msg(client_message_id="k"))
+    a = await db.run(tenant, domain.add_message, c1, msg(client_message_id="k"))
+    b = await db.run(tenant, domain.add_message, c2, msg(client_message_id="k"))
     assert a.message.id != b.message.id
     assert b.created is True
 
@@ -76,14 +76,14 @@ async def test_concurrent_duplicate_client_message_ids_make_one_row(db, tenant):
     cid = await new_conversation(db, tenant)
     results = await asyncio.gather(
         *(
-            domain.add_message(db, tenant, cid, msg(f"try {i}", client_message_id="dup"))
+            db.run(tenant, domain.add_message, cid, msg(f"try {i}", client_message_id="dup"))
             for i in range(8)
         )
     )
     assert len({r.message.id for r in results}) == 1
     assert sum(r.created for r in results) == 1
     assert await stored_seqs(db, tenant, cid) == [1]
-    conv = await conv_domain.get_conversation(db, tenant, cid)
+    conv = await db.query(tenant, conv_domain.get_conversation, cid)
     assert (conv.message_count, conv.last_seq) == (1, 1)
 
 
@@ -91,29 +91,29 @@ async def test_concurrent_mixed_adds_stay_gapless(db, tenant):
     cid = await new_conversation(db, tenant)
     calls = [msg(f"p{i}", client_message_id=f"k{i % 5}") for i in range(15)]
     calls += [msg(f"plain{i}") for i in range(10)]
-    await asyncio.gather(*(domain.add_message(db, tenant, cid, m) for m in calls))
+    await asyncio.gather(*(db.run(tenant, domain.add_message, cid, m) for m in calls))
     assert await stored_seqs(db, tenant, cid) == list(range(1, 16))
 
 
 async def test_add_to_unknown_conversation_is_not_found(db, tenant):
     with pytest.raises(NotFound):
-        await domain.add_message(db, tenant, str(uuid.uuid4()), msg())
+        await db.run(tenant, domain.add_message, str(uuid.uuid4()), msg())
     assert (await row_counts(db, tenant))["messages"] == 0
 
 
 async def test_invalid_message_writes_nothing(db, tenant):
     cid = await new_conversation(db, tenant)
     with pytest.raises(ValidationFailed) as err:
-        await domain.add_message(db, tenant, cid, msg("x" * 100_001))
+        await db.run(tenant, domain.add_message, cid, msg("x" * 100_001))
     assert err.value.field == "content"
     with pytest.raises(ValidationFailed) as err:
-        await domain.add_message(db, tenant, cid, msg(token_count=-1))
+        await db.run(tenant, domain.add_message, cid, msg(token_count=-1))
     assert err.value.field == "token_count"
-    conv = await conv_domain.get_conversation(db, tenant, cid)
+    conv = await db.query(tenant, conv_domain.get_conversation, cid)
     assert (conv.message_count, conv.last_seq, conv.version) == (0, 0, 1)
 
 
 async def test_content_at_the_limit_is_accepted(db, tenant):
     cid = await new_conversation(db, tenant)
-    r = await domain.add_message(db, tenant, cid, msg("x" * 100_000, token_count=1))
+    r = await db.run(tenant, domain.add_message, cid, msg("x" * 100_000, token_count=1))
     assert len(r.message.content) == 100_000

@@ -15,13 +15,16 @@ from conversation_service.domain.pagination import ConversationPage, MessageWind
 
 
 async def create(db, tenant, **kw):
-    rec, _ = await conv_domain.create_conversation(db, tenant, NewConversation(**kw))
+    rec, _ = await db.run(tenant, conv_domain.create_conversation, NewConversation(**kw))
     return rec
 
 
 async def listed(db, tenant, page=None, **filters) -> list[str]:
-    result = await conv_domain.list_conversations(
-        db, tenant, ConversationQuery(**filters), page or ConversationPage(page_size=100)
+    result = await db.query(
+        tenant,
+        conv_domain.list_conversations,
+        ConversationQuery(**filters),
+        page or ConversationPage(page_size=100),
     )
     return [c.id for c in result.items]
 
@@ -45,7 +48,7 @@ async def test_filters(db, tenant):
     assert await listed(db, tenant, any_tags=["nope"]) == []
     assert await listed(db, tenant, user_id="u1", any_tags=["z"]) == []
     assert await listed(db, tenant, tags=["y"], any_tags=["x"]) == [a.id]
-    count = await conv_domain.count_conversations(db, tenant, ConversationQuery(user_id="u1"))
+    count = await db.query(tenant, conv_domain.count_conversations, ConversationQuery(user_id="u1"))
     assert count == 2
 
 
@@ -65,8 +68,11 @@ async def test_offset_pages(db, tenant):
     newest_first = list(reversed(ids))
     pages = []
     for number in (1, 2, 3):
-        s = await conv_domain.list_conversations(
-            db, tenant, ConversationQuery(), ConversationPage(page=number, page_size=3)
+        s = await db.query(
+            tenant,
+            conv_domain.list_conversations,
+            ConversationQuery(),
+            ConversationPage(page=number, page_size=3),
         )
         pages.append(s)
     assert [c.id for p in pages for c in p.items] == newest_first
@@ -75,12 +81,15 @@ async def test_offset_pages(db, tenant):
         (True, True, 2, 3),
         (False, True, 3, 3),
     ]
-    beyond = await conv_domain.list_conversations(
-        db, tenant, ConversationQuery(), ConversationPage(page=9, page_size=3)
+    beyond = await db.query(
+        tenant,
+        conv_domain.list_conversations,
+        ConversationQuery(),
+        ConversationPage(page=9, page_size=3),
     )
     assert beyond.items == []
-    default = await conv_domain.list_conversations(
-        db, tenant, ConversationQuery(), ConversationPage()
+    default = await db.query(
+        tenant, conv_domain.list_conversations, ConversationQuery(), ConversationPage()
     )
     assert (default.page, default.page_size, len(default.items)) == (1, 20, 7)
     asc = await listed(db, tenant, ConversationPage(page=1, page_size=100, descending=False))
@@ -103,7 +112,7 @@ async def test_offset_pages(db, tenant):
 )
 async def test_bad_page_arguments(db, tenant, page, field):
     with pytest.raises(ValidationFailed) as err:
-        await conv_domain.list_conversations(db, tenant, ConversationQuery(), page)
+        await db.query(tenant, conv_domain.list_conversations, ConversationQuery(), page)
     assert err.value.field == field
 
 
@@ -111,9 +120,9 @@ async def keyset_walk(db, tenant, descending: bool, size: int) -> list[str]:
     seen: list[str] = []
     after = None
     while True:
-        s = await conv_domain.list_conversations(
-            db,
+        s = await db.query(
             tenant,
+            conv_domain.list_conversations,
             ConversationQuery(),
             ConversationPage(first=size, after=after, descending=descending),
         )
@@ -162,11 +171,14 @@ async def test_keyset_pages_cover_every_row_once_during_inserts(db, tenant, desc
 
 async def test_after_without_first_is_a_keyset_page(db, tenant):
     ids = [(await create(db, tenant)).id for _ in range(3)]
-    first = await conv_domain.list_conversations(
-        db, tenant, ConversationQuery(), ConversationPage(first=1)
+    first = await db.query(
+        tenant, conv_domain.list_conversations, ConversationQuery(), ConversationPage(first=1)
     )
-    rest = await conv_domain.list_conversations(
-        db, tenant, ConversationQuery(), ConversationPage(after=_cursor(first.items[0]))
+    rest = await db.query(
+        tenant,
+        conv_domain.list_conversations,
+        ConversationQuery(),
+        ConversationPage(after=_cursor(first.items[0])),
     )
     assert [c.id for c in rest.items] == [ids[1], ids[0]]
     assert (rest.has_previous, rest.has_next, rest.page) == (True, False, None)
@@ -174,8 +186,8 @@ async def test_after_without_first_is_a_keyset_page(db, tenant):
 
 async def test_keyset_first_zero_and_end(db, tenant):
     await create(db, tenant)
-    empty = await conv_domain.list_conversations(
-        db, tenant, ConversationQuery(), ConversationPage(first=0)
+    empty = await db.query(
+        tenant, conv_domain.list_conversations, ConversationQuery(), ConversationPage(first=0)
     )
     assert empty.items == []
     assert empty.has_next is True
@@ -187,14 +199,17 @@ async def test_keyset_first_zero_and_end(db, tenant):
 async def conversation_with_messages(db, tenant, n: int):
     conv = await create(db, tenant)
     for i in range(n):
-        await msg_domain.add_message(
-            db, tenant, conv.id, NewMessage(role=MessageRole.USER, content=f"m{i + 1}")
+        await db.run(
+            tenant,
+            msg_domain.add_message,
+            conv.id,
+            NewMessage(role=MessageRole.USER, content=f"m{i + 1}"),
         )
     return conv.id
 
 
 async def window(db, tenant, cid, **kw):
-    s = await msg_domain.list_messages(db, tenant, cid, MessageWindow(**kw))
+    s = await db.query(tenant, msg_domain.list_messages, cid, MessageWindow(**kw))
     return [m.seq for m in s.items], s.has_next, s.has_previous, s.total
 
 
@@ -242,7 +257,9 @@ async def test_message_windows_backward(db, tenant):
 
 async def test_message_window_from_timestamp_and_limit(db, tenant):
     cid = await conversation_with_messages(db, tenant, 10)
-    all_msgs = (await msg_domain.list_messages(db, tenant, cid, MessageWindow(first=100))).items
+    all_msgs = (
+        await db.query(tenant, msg_domain.list_messages, cid, MessageWindow(first=100))
+    ).items
     since = all_msgs[5].created_at  # seq 6
     seqs, has_next, _, total = await window(db, tenant, cid, from_timestamp=since, limit=3)
     expected_first = min(m.seq for m in all_msgs if m.created_at >= since)
@@ -275,5 +292,5 @@ async def test_message_window_of_empty_conversation(db, tenant):
 async def test_bad_message_windows(db, tenant, kw, field):
     cid = await conversation_with_messages(db, tenant, 1)
     with pytest.raises(ValidationFailed) as err:
-        await msg_domain.list_messages(db, tenant, cid, MessageWindow(**kw))
+        await db.query(tenant, msg_domain.list_messages, cid, MessageWindow(**kw))
     assert err.value.field == field

@@ -25,7 +25,6 @@ from sqlalchemy import event, text
 from bench.cost_growth_bench import HOT, TENANT, Shape, build
 from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
-from conversation_service.domain import context, search
 from conversation_service.domain.clock import utcnow
 from conversation_service.domain.commands import ConversationQuery, NewMessage
 from conversation_service.domain.context import build_context
@@ -90,8 +89,6 @@ async def skewed() -> AsyncIterator[tuple[Container, Plans]]:
         yield container, plans
     finally:
         await container.close()
-        search.configure(Settings())  # build_container configured the process-wide cap
-        context.configure(Settings())
         await _drop_pg_database(name)
 
 
@@ -138,7 +135,7 @@ def _assert_bounded(late: list[tuple[str, dict[str, Any]]], bound: int = BOUND) 
 
 
 async def _search(db: Any, words: str, after: str | None = None) -> Any:
-    return await search_messages(db, TENANT, SearchQuery(words), first=20, after=after)
+    return await db.query(TENANT, search_messages, SearchQuery(words), first=20, after=after)
 
 
 @pytest.mark.parametrize("words", ["common", "rareword"])
@@ -149,11 +146,11 @@ async def test_search_and_its_count_read_at_most_the_capped_candidates(
     db = container.db
     first = await _search(db, words)
     assert first.hits
-    assert await count_search(db, TENANT, SearchQuery(words)) <= CAP
+    assert await db.query(TENANT, count_search, SearchQuery(words)) <= CAP
 
     _assert_bounded(await _plans_after_switch(plans, lambda: _search(db, words)))
     _assert_bounded(
-        await _plans_after_switch(plans, lambda: count_search(db, TENANT, SearchQuery(words)))
+        await _plans_after_switch(plans, lambda: db.query(TENANT, count_search, SearchQuery(words)))
     )
     if first.has_next:
         after = first.hits[-1].cursor
@@ -169,7 +166,7 @@ async def test_context_reads_system_messages_by_their_partial_index(
     db = container.db
 
     async def ctx() -> None:
-        result = await build_context(db, TENANT, HOT, max_messages=50)
+        result = await db.query(TENANT, build_context, HOT, max_messages=50)
         assert len(result.messages) == 51  # the pinned system message and the newest 50
 
     late = await _plans_after_switch(plans, ctx)
@@ -189,16 +186,16 @@ async def test_message_windows_writes_and_resync_stay_bounded(
     since = utcnow() - timedelta(seconds=1)
 
     async def last50() -> None:
-        found = await list_messages(db, TENANT, HOT, MessageWindow(last=50))
+        found = await db.query(TENANT, list_messages, HOT, MessageWindow(last=50))
         assert len(found.items) == 50
 
     async def add() -> None:
         key = uuid.uuid4().hex  # a retry key: the idempotency lookup runs too
         new = NewMessage(role=MessageRole.USER, content="common", client_message_id=key)
-        assert (await add_message(db, TENANT, HOT, new)).created
+        assert (await db.run(TENANT, add_message, HOT, new)).created
 
     async def resync() -> None:
-        await recent_messages(db, TENANT, since, limit=100)
+        await db.query(TENANT, recent_messages, since, limit=100)
 
     for run in (last50, add, resync):
         _assert_bounded(await _plans_after_switch(plans, run))
@@ -220,12 +217,12 @@ async def test_conversation_pages_stay_bounded(
 ) -> None:
     container, plans = skewed
     db = container.db
-    first = await list_conversations(db, TENANT, query, ConversationPage(first=20))
+    first = await db.query(TENANT, list_conversations, query, ConversationPage(first=20))
     after = conversation_cursor(first.items[-1].created_at, first.items[-1].id)
 
     async def pages() -> None:
-        await list_conversations(db, TENANT, query, ConversationPage(first=20, after=after))
-        await list_conversations(db, TENANT, query, ConversationPage(page=3, page_size=20))
+        await db.query(TENANT, list_conversations, query, ConversationPage(first=20, after=after))
+        await db.query(TENANT, list_conversations, query, ConversationPage(page=3, page_size=20))
 
     # Well under the tenant's 1,000 conversations (the "vip" tag rows are read whole: 100).
     _assert_bounded(await _plans_after_switch(plans, pages), bound=300)

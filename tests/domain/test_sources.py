@@ -38,15 +38,15 @@ async def test_sources_stored_and_found_both_ways(db, tenant) -> None:
     assert a.sources[0]["score"] == 0.91
     other = await conversation(db, tenant)
     b = await add(db, tenant, other, msg("assistant", "see doc", sources=[src("doc-1")]))
-    found = await messages_by_source(db, tenant, "doc-1")
+    found = await db.query(tenant, messages_by_source, "doc-1")
     assert [m.id for m in found.items] == [a.id, b.id]
     assert found.total == 2
     assert not found.has_next
-    assert [m.id for m in (await messages_by_source(db, tenant, "doc-2")).items] == [a.id]
-    assert (await messages_by_source(db, tenant, "doc-3")).items == []
+    assert [m.id for m in (await db.query(tenant, messages_by_source, "doc-2")).items] == [a.id]
+    assert (await db.query(tenant, messages_by_source, "doc-3")).items == []
     assert q.sources == []
     # another tenant sees nothing
-    assert (await messages_by_source(db, "t-other-" + tenant, "doc-1")).total == 0
+    assert (await db.query("t-other-" + tenant, messages_by_source, "doc-1")).total == 0
 
 
 async def test_messages_by_source_keyset_pages(db, tenant) -> None:
@@ -55,23 +55,25 @@ async def test_messages_by_source_keyset_pages(db, tenant) -> None:
         (await add(db, tenant, cid, msg("assistant", f"a{i}", sources=[src("d")]))).id
         for i in range(5)
     ]
-    first = await messages_by_source(db, tenant, "d", first=2)
+    first = await db.query(tenant, messages_by_source, "d", first=2)
     assert [m.id for m in first.items] == ids[:2]
     assert first.has_next
     assert first.total == 5
     from conversation_service.domain.sources import source_cursor
 
-    second = await messages_by_source(
-        db, tenant, "d", first=2, after=source_cursor(first.items[-1])
+    second = await db.query(
+        tenant, messages_by_source, "d", first=2, after=source_cursor(first.items[-1])
     )
     assert [m.id for m in second.items] == ids[2:4]
     assert second.has_next
     assert second.has_previous
-    last = await messages_by_source(db, tenant, "d", first=2, after=source_cursor(second.items[-1]))
+    last = await db.query(
+        tenant, messages_by_source, "d", first=2, after=source_cursor(second.items[-1])
+    )
     assert [m.id for m in last.items] == ids[4:]
     assert not last.has_next
     with pytest.raises(ValidationFailed):
-        await messages_by_source(db, tenant, "d", after="garbage!")
+        await db.query(tenant, messages_by_source, "d", after="garbage!")
 
 
 async def test_a_bad_source_writes_nothing(db, tenant) -> None:
@@ -81,4 +83,4 @@ async def test_a_bad_source_writes_nothing(db, tenant) -> None:
     assert e.value.field == "sources.score"
     with pytest.raises(ValidationFailed):
         await add(db, tenant, cid, msg("assistant", "x", sources=[{"title": "no id"}]))
-    assert (await messages_by_source(db, tenant, "d")).total == 0
+    assert (await db.query(tenant, messages_by_source, "d")).total == 0

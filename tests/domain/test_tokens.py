@@ -63,5 +63,5 @@ async def test_stored_count_is_ours_or_the_callers(db, tenant) -> None:
     )
     from conversation_service.domain.context import build_context
 
-    ctx = await build_context(db, tenant, cid2, max_messages=5)
+    ctx = await db.query(tenant, build_context, cid2, max_messages=5)
     assert [m.token_count for m in ctx.messages] == [10]

@@ -33,19 +33,19 @@ async def test_usage_sums_per_agent_and_per_conversation(db, tenant) -> None:
     await add(db, tenant, c2, msg("assistant", "x", tokens=4, execution=turn(50, 5, 60)))
     await add(db, tenant, c2, msg("tool", "y", tokens=7))
     await add(db, tenant, c3, msg("assistant", "z", tokens=1, execution=turn(999, 1)))
-    conv1 = await get_conversation(db, tenant, c1)
+    conv1 = await db.query(tenant, get_conversation, c1)
     assert conv1.total_tokens == 2 + 120  # execution total when reported, else token count
-    assert (await get_conversation(db, tenant, c2)).total_tokens == 60 + 7
-    u = await agent_usage(db, tenant, "a1")
+    assert (await db.query(tenant, get_conversation, c2)).total_tokens == 60 + 7
+    u = await db.query(tenant, agent_usage, "a1")
     assert (u.conversations, u.messages) == (2, 4)
     assert (u.prompt_tokens, u.completion_tokens, u.total_tokens) == (150, 25, 150 + 25)
     assert u.conversation_tokens == 2 + 120 + 60 + 7
     assert u.conversation_tokens == conv1.total_tokens + 67
     assert u.content_tokens == 2 + 1 + 4 + 7
-    none = await agent_usage(db, tenant, "nobody")
+    none = await db.query(tenant, agent_usage, "nobody")
     assert (none.conversations, none.messages, none.total_tokens) == (0, 0, 0)
     assert (none.content_tokens, none.conversation_tokens) == (0, 0)
-    assert (await agent_usage(db, "t-x-" + tenant, "a1")).messages == 0
+    assert (await db.query("t-x-" + tenant, agent_usage, "a1")).messages == 0
 
 
 async def test_usage_period(db, tenant) -> None:
@@ -53,14 +53,14 @@ async def test_usage_period(db, tenant) -> None:
     await add(db, tenant, c, msg("assistant", "x", tokens=1, execution=turn(10, 1)))
     after = utcnow()
     assert (
-        await agent_usage(db, tenant, "a", from_date=after + timedelta(seconds=1))
+        await db.query(tenant, agent_usage, "a", from_date=after + timedelta(seconds=1))
     ).messages == 0
-    in_range = await agent_usage(
-        db, tenant, "a", from_date=after - timedelta(hours=1), to_date=after
+    in_range = await db.query(
+        tenant, agent_usage, "a", from_date=after - timedelta(hours=1), to_date=after
     )
     assert (in_range.messages, in_range.prompt_tokens) == (1, 10)
     with pytest.raises(ValidationFailed):
-        await agent_usage(db, tenant, "a", from_date=after, to_date=after - timedelta(days=1))
+        await db.query(tenant, agent_usage, "a", from_date=after, to_date=after - timedelta(days=1))
 
 
 async def test_bad_execution_is_rejected(db, tenant) -> None:
@@ -68,7 +68,7 @@ async def test_bad_execution_is_rejected(db, tenant) -> None:
     with pytest.raises(ValidationFailed) as e:
         await add(db, tenant, c, msg("assistant", "x", execution={"prompt_tokens": -1}))
     assert e.value.field == "execution.prompt_tokens"
-    assert (await get_conversation(db, tenant, c)).message_count == 0
+    assert (await db.query(tenant, get_conversation, c)).message_count == 0
 
 
 async def test_usage_total_is_prompt_plus_completion(db, tenant) -> None:
@@ -77,7 +77,9 @@ async def test_usage_total_is_prompt_plus_completion(db, tenant) -> None:
     c = await conversation(db, tenant, agent_id="rag")
     await add(db, tenant, c, msg("user", "q", tokens=5_000))
     await add(db, tenant, c, msg("assistant", "a", tokens=152, execution=turn(260, 40)))
-    u = await agent_usage(db, tenant, "rag")
+    u = await db.query(tenant, agent_usage, "rag")
     assert (u.prompt_tokens, u.completion_tokens, u.total_tokens) == (260, 40, 300)
     assert u.content_tokens == 5_152
-    assert u.conversation_tokens == (await get_conversation(db, tenant, c)).total_tokens == 5_300
+    assert (
+        u.conversation_tokens == (await db.query(tenant, get_conversation, c)).total_tokens == 5_300
+    )

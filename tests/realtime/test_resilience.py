@@ -17,7 +17,6 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
-from conversation_service.adapters.database import Database
 from conversation_service.bootstrap import build_container
 from conversation_service.config import Settings
 from conversation_service.domain.commands import NewConversation, NewMessage
@@ -34,16 +33,16 @@ async def test_lost_publish_is_filled_from_the_database(
     live: LiveServer, tenant: str, protocol: str
 ) -> None:
     db = live.container.db
-    cid = (await create_conversation(db, tenant, NewConversation()))[0].id
+    cid = (await db.run(tenant, create_conversation, NewConversation()))[0].id
     client = await WSClient.connect(live.ws_url, protocol, tenant)
     op = await client.subscribe(MESSAGE_ADDED, {"c": cid})
     await subscribed(live)
-    silent = Database(db.engine, NullPublisher())  # commits whose publish is lost
+    silent = db.with_publisher(NullPublisher())  # commits whose publish is lost
     for i in range(3):
-        await add_message(
-            silent, tenant, cid, NewMessage(role=MessageRole.USER, content=f"lost-{i}")
+        await silent.run(
+            tenant, add_message, cid, NewMessage(role=MessageRole.USER, content=f"lost-{i}")
         )
-    await add_message(db, tenant, cid, NewMessage(role=MessageRole.USER, content="seen"))
+    await db.run(tenant, add_message, cid, NewMessage(role=MessageRole.USER, content="seen"))
     got = await collect(client, op, 4)
     assert [m["seq"] for m in got] == [1, 2, 3, 4]
     assert got[-1]["content"] == "seen"
@@ -114,7 +113,7 @@ async def test_redis_restart_mid_stream_loses_nothing(
     reader = await start_server(Settings(database_url=pg_url, broadcast_url=own_redis.url))
     writer = await build_container(Settings(database_url=pg_url, broadcast_url=own_redis.url))
     try:
-        cid = (await create_conversation(writer.db, tenant, NewConversation()))[0].id
+        cid = (await writer.db.run(tenant, create_conversation, NewConversation()))[0].id
         groups = await WSClient.connect(reader.ws_url, TRANSPORT_WS, tenant)
         shared = await groups.subscribe(MESSAGE_ADDED, {"c": cid})
         tenant_wide = await groups.subscribe(MESSAGE_ADDED, {})
@@ -122,9 +121,9 @@ async def test_redis_restart_mid_stream_loses_nothing(
 
         async def write(n: int, prefix: str) -> None:
             for i in range(n):
-                await add_message(
-                    writer.db,
+                await writer.db.run(
                     tenant,
+                    add_message,
                     cid,
                     NewMessage(role=MessageRole.USER, content=f"{prefix}{i}"),
                 )
@@ -156,16 +155,16 @@ async def test_redis_restart_is_detected_without_traffic(
     """Messages committed while Redis was down arrive after it returns, with no later message."""
     reader = await start_server(Settings(database_url=pg_url, broadcast_url=own_redis.url))
     try:
-        cid = (await create_conversation(reader.container.db, tenant, NewConversation()))[0].id
+        cid = (await reader.container.db.run(tenant, create_conversation, NewConversation()))[0].id
         client = await WSClient.connect(reader.ws_url, TRANSPORT_WS, tenant)
         op = await client.subscribe(MESSAGE_ADDED, {"c": cid})
         await subscribed(reader)
-        silent = Database(reader.container.db.engine, NullPublisher())
+        silent = reader.container.db.with_publisher(NullPublisher())
         own_redis.stop()
         await wait_for(lambda: not reader.container.broadcast.connected.is_set(), timeout=15)
         for i in range(3):
-            await add_message(
-                silent, tenant, cid, NewMessage(role=MessageRole.USER, content=f"x{i}")
+            await silent.run(
+                tenant, add_message, cid, NewMessage(role=MessageRole.USER, content=f"x{i}")
             )
         await own_redis.start()
         got = await collect(client, op, 3)
@@ -183,7 +182,7 @@ async def test_slow_subscriber_is_bounded_and_gets_everything(
         Settings(database_url=pg_url, broadcast_url=redis_url, subscriber_buffer=16)
     )
     try:
-        cid = (await create_conversation(srv.container.db, tenant, NewConversation()))[0].id
+        cid = (await srv.container.db.run(tenant, create_conversation, NewConversation()))[0].id
         fast = await WSClient.connect(srv.ws_url, TRANSPORT_WS, tenant)
         fast_op = await fast.subscribe(MESSAGE_ADDED, {"c": cid})
         # The slow client: the library stops reading the socket after 2 buffered frames.
@@ -219,9 +218,9 @@ async def test_slow_subscriber_is_bounded_and_gets_everything(
         n = 300
         peak = 0
         for i in range(n):
-            await add_message(
-                srv.container.db,
+            await srv.container.db.run(
                 tenant,
+                add_message,
                 cid,
                 NewMessage(role=MessageRole.USER, content=f"{i}:{body}"),
             )
@@ -311,7 +310,7 @@ async def test_sigterm_completes_subscriptions(pg_url: str, redis_url: str, tena
     """A real `serve` process told to stop (SIGTERM) completes its subscriptions first."""
     setup = await build_container(Settings(database_url=pg_url))
     await upgrade(setup.db.engine)
-    cid = (await create_conversation(setup.db, tenant, NewConversation()))[0].id
+    cid = (await setup.db.run(tenant, create_conversation, NewConversation()))[0].id
     await setup.close()
     env = {**os.environ, "DATABASE_URL": pg_url, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
     port = free_port()

@@ -29,13 +29,13 @@ subscription($c: ID, $after: Int, $agent: String) {
 
 
 async def new_conversation(live: LiveServer, tenant: str, **kw: Any) -> str:
-    record, _ = await create_conversation(live.container.db, tenant, NewConversation(**kw))
+    record, _ = await live.container.db.run(tenant, create_conversation, NewConversation(**kw))
     return record.id
 
 
 async def write(live: LiveServer, tenant: str, cid: str, text: str) -> int:
-    result = await add_message(
-        live.container.db, tenant, cid, NewMessage(role=MessageRole.USER, content=text)
+    result = await live.container.db.run(
+        tenant, add_message, cid, NewMessage(role=MessageRole.USER, content=text)
     )
     return result.message.seq
 
@@ -221,12 +221,12 @@ async def test_conversation_and_state_changes(live: LiveServer, tenant: str, pro
     )
     await subscribed(live, 2)
     db = live.container.db
-    await update_conversation(
-        db, tenant, cid, ConversationChanges(status=ConversationStatus.COMPLETED)
+    await db.run(
+        tenant, update_conversation, cid, ConversationChanges(status=ConversationStatus.COMPLETED)
     )
-    await write_state(db, tenant, cid, StateWrite(key="other", value=1))
-    await write_state(db, tenant, cid, StateWrite(key="k", value={"a": 1}))
-    await write_state(db, tenant, cid, StateWrite(key="k", value=None))
+    await db.run(tenant, write_state, cid, StateWrite(key="other", value=1))
+    await db.run(tenant, write_state, cid, StateWrite(key="k", value={"a": 1}))
+    await db.run(tenant, write_state, cid, StateWrite(key="k", value=None))
     changed = (await client.next_data(conv_op))["data"]["conversationChanged"]
     assert changed["status"] == "COMPLETED"
     assert changed["version"] == 2

@@ -16,7 +16,7 @@ from tests.worker.conftest import StartWorker, Wire
 
 
 async def _messages(db: Any, tenant: str, cid: str) -> list[Any]:
-    return (await list_messages(db, tenant, cid, MessageWindow(first=100))).items
+    return (await db.query(tenant, list_messages, cid, MessageWindow(first=100))).items
 
 
 async def test_create_pseudo_sync_and_retry_gets_same_answer(
@@ -378,6 +378,6 @@ async def test_sync_crm_links_the_customer_first(
         {"conversation_id": cid, "crm_entity_id": "cust-7", "customer_info": {"email": "a@b.c"}},
     )
     assert reply["success"] is True
-    record = await get_conversation(db, tenant, cid)
+    record = await db.query(tenant, get_conversation, cid)
     assert record.crm_references["customer_id"] == "cust-7"
     assert record.customer_info == {"email": "a@b.c"}

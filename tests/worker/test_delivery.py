@@ -18,12 +18,12 @@ from tests.worker.conftest import StartWorker, Wire, wait_for
 
 
 async def _contents(db: Any, tenant: str, cid: str) -> list[str]:
-    page = await list_messages(db, tenant, cid, MessageWindow(first=100))
+    page = await db.query(tenant, list_messages, cid, MessageWindow(first=100))
     return [m.content for m in page.items]
 
 
 async def _conversation(db: Any, tenant: str) -> str:
-    record, _ = await create_conversation(db, tenant, NewConversation())
+    record, _ = await db.run(tenant, create_conversation, NewConversation())
     return record.id
 
 

@@ -17,7 +17,7 @@ from conversation_service.adapters.crm.errors import (
     CrmRejected,
     CrmUnavailable,
 )
-from conversation_service.adapters.crm.service import CrmService, attach, crm_of, make_client
+from conversation_service.adapters.crm.service import CrmService, make_client
 
 __all__ = [
     "BreakerState",
@@ -35,8 +35,6 @@ __all__ = [
     "CrmUnavailable",
     "Customer",
     "Secret",
-    "attach",
-    "crm_of",
     "load_crm_directory",
     "make_client",
 ]

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 import orjson
+from redis.asyncio import Redis
 
 log = logging.getLogger("conversation_service.crm")
 
@@ -60,7 +61,7 @@ class MemoryCustomerCache:
 
 
 class RedisCustomerCache:
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
     async def get_many(self, keys: list[str]) -> list[Any]:

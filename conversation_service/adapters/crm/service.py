@@ -1,18 +1,15 @@
 """`CrmService`: the process's CRM side (configuration, one client per configuration entry,
 customer cache, and the wake-up of the local sync runner).
 
-Domain functions reach it from the `Database` they are given (`crm_of(db)`), because the door
-signatures (e.g. the worker's `request_crm_sync(db, tenant_id, conversation_id, uow=...)`) carry
-only the database; `build_container` attaches it.
+`build_container` makes one per process; units of work carry it (`uow.crm`) to the domain.
 """
 
 from __future__ import annotations
 
 import asyncio
-import weakref
-from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 
 from conversation_service.adapters.crm.base import CrmClient
 from conversation_service.adapters.crm.cache import (
@@ -38,7 +35,7 @@ class CrmService:
         self,
         directory: CrmDirectory | None = None,
         *,
-        redis: Any = None,
+        redis: Redis | None = None,
         env: str = "dev",
         cache: CustomerCache | None = None,
     ) -> None:
@@ -85,19 +82,3 @@ class CrmService:
         self._clients, self._retired = {}, []
         for c in clients:
             await c.aclose()
-
-
-_BY_DB: weakref.WeakKeyDictionary[Any, CrmService] = weakref.WeakKeyDictionary()
-
-
-def attach(db: Any, service: CrmService) -> None:
-    _BY_DB[db] = service
-
-
-def crm_of(db: Any) -> CrmService:
-    """The CRM service of this database's container (an empty one if none was attached)."""
-    service = _BY_DB.get(db)
-    if service is None:
-        service = CrmService()
-        _BY_DB[db] = service
-    return service

@@ -43,7 +43,7 @@ async def create_conversation(
     """Creates a conversation (with `initial_messages`, in one transaction). With a caller-chosen
     `id` that already exists the stored conversation is returned unchanged, still with 201 (a
     retry looks like the first success) and the header `Idempotent-Replayed: true`."""
-    record, created = await domain.create_conversation(container.db, tenant, body.to_command())
+    record, created = await container.db.run(tenant, domain.create_conversation, body.to_command())
     headers = None if created else {"Idempotent-Replayed": "true"}
     return json_response(conversation_json(record), 201, headers)
 
@@ -57,7 +57,7 @@ async def create_conversation(
 async def get_conversation(
     conversation_id: ConversationId, tenant: Tenant, container: ContainerDep
 ) -> Response:
-    record = await domain.get_conversation(container.db, tenant, conversation_id)
+    record = await container.db.query(tenant, domain.get_conversation, conversation_id)
     return json_response(conversation_json(record))
 
 
@@ -93,8 +93,9 @@ async def list_conversations(
         tags=tags,
     )
     window = ConversationPage(page=page, page_size=page_size)
-    found = await domain.list_conversations(container.db, tenant, query, window)
-    total = await domain.count_conversations(container.db, tenant, query)
+    async with container.db.reading(tenant) as uow:
+        found = await domain.list_conversations(uow, query, window)
+        total = await domain.count_conversations(uow, query)
     return json_response(
         {
             "items": [conversation_json(r) for r in found.items],

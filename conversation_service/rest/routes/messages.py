@@ -38,7 +38,7 @@ async def add_message(
 ) -> Response:
     """Appends with the next `seq`. A retry with the same `client_message_id` returns the first
     message (201, header `Idempotent-Replayed: true`) and writes nothing."""
-    added = await domain.add_message(container.db, tenant, conversation_id, body.to_command())
+    added = await container.db.run(tenant, domain.add_message, conversation_id, body.to_command())
     headers = None if added.created else {"Idempotent-Replayed": "true"}
     return json_response(message_json(added.message), 201, headers)
 
@@ -61,7 +61,7 @@ async def get_messages(
 ) -> Response:
     """The oldest `limit` messages from `from_timestamp` on, in seq order."""
     window = MessageWindow(from_timestamp=from_timestamp, limit=limit)
-    found = await domain.list_messages(container.db, tenant, conversation_id, window)
+    found = await container.db.query(tenant, domain.list_messages, conversation_id, window)
     return json_response(
         {
             "items": [message_json(m) for m in found.items],

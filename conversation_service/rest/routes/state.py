@@ -30,7 +30,7 @@ async def update_conversation_state(
 ) -> Response:
     """Sets `key` to `value` (`null` deletes it). With `expected_version` it is compare-and-set
     (`0`: only if absent), else 409. `ttl_seconds` makes the entry expire."""
-    record = await domain.write_state(container.db, tenant, conversation_id, body.to_command())
+    record = await container.db.run(tenant, domain.write_state, conversation_id, body.to_command())
     return json_response(state_json(record))
 
 
@@ -44,7 +44,7 @@ async def get_conversation_state(
     conversation_id: ConversationId, state_key: StateKey, tenant: Tenant, container: ContainerDep
 ) -> Response:
     """404 when the conversation or a live entry for the key does not exist."""
-    record = await domain.get_state(container.db, tenant, conversation_id, state_key)
+    record = await container.db.query(tenant, domain.get_state, conversation_id, state_key)
     if record is None:
         raise NotFound(f"state key {state_key!r} not found")
     return json_response(state_json(record))

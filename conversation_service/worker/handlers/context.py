@@ -22,7 +22,7 @@ async def _conversation_id(call: Call) -> str | None:
         return cid
     session_id = opt_str(d, "session_id") or call.action.session_id
     found = await find_session_conversation(
-        call.db, call.tenant_id, session_id, opt_str(d, "agent_id") or call.action.agent_id
+        call.uow, session_id, opt_str(d, "agent_id") or call.action.agent_id
     )
     return found.id if found is not None else None
 
@@ -36,9 +36,7 @@ async def get_history(call: Call) -> dict[str, Any]:
     session_id = opt_str(d, "session_id") or call.action.session_id
     if cid is None:
         return {"conversation_id": None, "session_id": session_id, "messages": [], "total": 0}
-    ctx = await build_context(
-        call.db, call.tenant_id, cid, max_messages=limit, include_system=include_system
-    )
+    ctx = await build_context(call.uow, cid, max_messages=limit, include_system=include_system)
     return {
         "conversation_id": ctx.conversation_id,
         "session_id": session_id,
@@ -65,8 +63,7 @@ async def get_context(call: Call) -> dict[str, Any]:
             "oversized_message_ids": [],
         }
     ctx = await build_context(
-        call.db,
-        call.tenant_id,
+        call.uow,
         cid,
         max_tokens=opt_int(d, "max_tokens"),
         max_messages=opt_int(d, "max_messages"),
@@ -86,6 +83,6 @@ async def get_context(call: Call) -> dict[str, Any]:
         "oversized_message_ids": ctx.oversized_message_ids,
     }
     if opt_bool(d, "include_customer", False):  # the CRM customer, when the agent asks for it
-        conversation = await get_conversation(call.db, call.tenant_id, cid)
-        reply["customer"] = await lookup_customer(call.db, call.tenant_id, conversation)
+        conversation = await get_conversation(call.uow, cid)
+        reply["customer"] = await lookup_customer(call.uow.crm, call.tenant_id, conversation)
     return reply

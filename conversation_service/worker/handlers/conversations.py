@@ -46,7 +46,7 @@ async def create(call: Call) -> dict[str, Any]:
             for i, item in enumerate(opt_list(d, "initial_messages") or [])
         ],
     )
-    record, created = await create_conversation(call.db, call.tenant_id, new, uow=call.uow)
+    record, created = await create_conversation(call.uow, new)
     return {**conversation_json(record), "created": created}
 
 
@@ -70,9 +70,7 @@ async def update_state(call: Call) -> dict[str, Any]:
         ttl_seconds=opt_int(d, "ttl_seconds"),
         expected_version=opt_int(d, "expected_version"),
     )
-    record = await write_state(
-        call.db, call.tenant_id, req_str(d, "conversation_id"), write, uow=call.uow
-    )
+    record = await write_state(call.uow, req_str(d, "conversation_id"), write)
     return state_json(record)
 
 
@@ -80,10 +78,8 @@ async def sync_crm(call: Call) -> dict[str, Any]:
     d = call.data
     # `crm_type` names a connector; the tenant's CRM configuration decides which one is used.
     record = await request_crm_sync(
-        call.db,
-        call.tenant_id,
+        call.uow,
         req_str(d, "conversation_id"),
-        uow=call.uow,
         customer_id=opt_str(d, "crm_entity_id"),
         customer_info=opt_dict(d, "customer_info"),
     )
@@ -93,9 +89,7 @@ async def sync_crm(call: Call) -> dict[str, Any]:
 async def session_closed(call: Call) -> dict[str, Any]:
     d = call.data
     session_id = opt_str(d, "session_id") or call.action.session_id
-    closed = await close_session(
-        call.db, call.tenant_id, session_id, opt_str(d, "agent_id"), uow=call.uow
-    )
+    closed = await close_session(call.uow, session_id, opt_str(d, "agent_id"))
     return {
         "session_id": session_id,
         "closed": len(closed),

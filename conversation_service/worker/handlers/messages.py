@@ -57,15 +57,13 @@ def new_message(d: Any, prefix: str = "") -> NewMessage:
 async def add_message(call: Call) -> dict[str, Any]:
     d = call.data
     m = new_message(d)
-    appended = await add_message_rule(
-        call.db, call.tenant_id, req_str(d, "conversation_id"), m, uow=call.uow
-    )
+    appended = await add_message_rule(call.uow, req_str(d, "conversation_id"), m)
     return {**message_json(appended.message), "created": appended.created}
 
 
 async def message_create(call: Call) -> dict[str, Any]:
     conversation, user, assistant = turn_from_action(call.action)
-    turn = await record_turn(call.db, call.tenant_id, conversation, user, assistant, uow=call.uow)
+    turn = await record_turn(call.uow, conversation, user, assistant)
     return {
         "conversation_id": turn.conversation.id,
         "conversation_created": turn.conversation_created,
@@ -104,5 +102,5 @@ async def save_message(call: Call) -> dict[str, Any]:
         agent_id=a.agent_id,
         session_id=opt_str(d, "session_id") or a.session_id,
     )
-    appended = await save_session_message(call.db, call.tenant_id, conversation, m, uow=call.uow)
+    appended = await save_session_message(call.uow, conversation, m)
     return {**message_json(appended.message), "created": appended.created}

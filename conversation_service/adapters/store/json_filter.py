@@ -1,4 +1,4 @@
-"""JSON containment (`ConversationFilter.metadata`): PostgreSQL jsonb `@>` on a GIN index,
+"""JSON containment (`ConversationFilter.metadata`, validated by `domain.validation`): PostgreSQL jsonb `@>` on a GIN index,
 SQLite the same semantics spelled with json_extract / json_each per key."""
 
 from __future__ import annotations
@@ -9,33 +9,6 @@ import orjson
 from sqlalchemy import and_, bindparam, exists, func, literal, select, true
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import ColumnElement
-
-from conversation_service.domain import validation as v
-from conversation_service.domain.errors import ValidationFailed
-
-MAX_DEPTH = 5
-
-
-def validate_metadata_filter(value: Any, field: str = "metadata") -> dict[str, Any]:
-    v.json_object(value, field)
-
-    def walk(node: Any, depth: int) -> None:
-        if depth > MAX_DEPTH:
-            raise ValidationFailed(f"{field} may nest at most {MAX_DEPTH} levels", field=field)
-        if isinstance(node, dict):
-            for key, child in node.items():
-                if not key or '"' in key or "\\" in key:
-                    raise ValidationFailed(
-                        f"{field} keys must be non-empty, without quotes or backslashes",
-                        field=field,
-                    )
-                walk(child, depth + 1)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child, depth + 1)
-
-    walk(value, 0)
-    return value  # type: ignore[no-any-return]
 
 
 def metadata_contains(

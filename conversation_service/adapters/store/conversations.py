@@ -1,0 +1,260 @@
+"""The conversations table (and its tag index table) of one tenant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import ColumnElement
+
+from conversation_service.adapters.store.base import Store, conflict
+from conversation_service.adapters.store.json_filter import metadata_contains
+from conversation_service.domain.commands import ConversationQuery, NewConversation
+from conversation_service.domain.enums import ConversationStatus
+from conversation_service.domain.records import ConversationRecord
+from conversation_service.models import conversation_tags, conversations
+
+C = conversations.c
+T = conversation_tags.c
+_INSERT = insert(conversations).returning(*conversations.c)  # built once (hot path)
+
+
+class SqlConversationStore(Store):
+    __slots__ = ()
+
+    async def get(self, conversation_id: str) -> ConversationRecord | None:
+        conn = await self._session.connection()
+        row = (
+            await conn.execute(
+                select(conversations).where(C.tenant_id == self.tenant_id, C.id == conversation_id)
+            )
+        ).first()
+        return ConversationRecord.from_row(row) if row is not None else None
+
+    async def get_many(self, ids: list[str]) -> dict[str, ConversationRecord]:
+        if not ids:
+            return {}
+        conn = await self._session.connection()
+        rows = (
+            await conn.execute(
+                select(conversations).where(C.tenant_id == self.tenant_id, C.id.in_(ids))
+            )
+        ).all()
+        return {r.id: ConversationRecord.from_row(r) for r in rows}
+
+    async def exists(self, conversation_id: str) -> bool:
+        conn = await self._session.connection()
+        found = await conn.scalar(
+            select(C.id).where(C.tenant_id == self.tenant_id, C.id == conversation_id)
+        )
+        return found is not None
+
+    async def last_seq(self, conversation_id: str) -> int | None:
+        conn = await self._session.connection()
+        value = await conn.scalar(
+            select(C.last_seq).where(C.tenant_id == self.tenant_id, C.id == conversation_id)
+        )
+        return int(value) if value is not None else None
+
+    async def sync_facts(self, conversation_id: str) -> tuple[int, dict[str, Any]] | None:
+        conn = await self._session.connection()
+        row = (
+            await conn.execute(
+                select(C.last_seq, C.crm_references).where(
+                    C.tenant_id == self.tenant_id, C.id == conversation_id
+                )
+            )
+        ).first()
+        return (int(row.last_seq), row.crm_references or {}) if row is not None else None
+
+    async def insert(
+        self, new: NewConversation, conversation_id: str, now: datetime
+    ) -> ConversationRecord:
+        values: dict[str, Any] = {
+            "tenant_id": self.tenant_id,
+            "id": conversation_id,
+            "user_id": new.user_id,
+            "agent_id": new.agent_id,
+            "session_id": new.session_id,
+            "title": new.title,
+            "status": new.status.value,
+            "tags": new.tags,
+            "metadata": new.metadata,
+            "participants": new.participants,
+            "customer_info": new.customer_info,
+            "crm_references": new.crm_references,
+            "message_count": 0,
+            "total_tokens": 0,
+            "last_seq": 0,
+            "last_message_at": None,
+            "created_at": now,
+            "updated_at": now,
+            "version": 1,
+        }
+        conn = await self._session.connection()
+        try:
+            row = (await conn.execute(_INSERT, values)).one()
+        except IntegrityError as exc:
+            raise conflict(exc) from exc
+        if new.tags:
+            await self._write_tags(conversation_id, new.tags)
+        return ConversationRecord.from_row(row)
+
+    async def _write_tags(self, conversation_id: str, tags: list[str]) -> None:
+        conn = await self._session.connection()
+        await conn.execute(
+            insert(conversation_tags),
+            [{"tenant_id": self.tenant_id, "conversation_id": conversation_id, "tag": t}
+             for t in tags],
+        )  # fmt: skip
+
+    async def update(
+        self,
+        conversation_id: str,
+        values: dict[str, Any],
+        expected_version: int | None,
+        now: datetime,
+    ) -> ConversationRecord | None:
+        cond = and_(C.tenant_id == self.tenant_id, C.id == conversation_id)
+        if expected_version is not None:
+            cond = and_(cond, C.version == expected_version)
+        stored = {
+            k: (v.value if isinstance(v, ConversationStatus) else v) for k, v in values.items()
+        }
+        stmt = (
+            update(conversations)
+            .where(cond)
+            .values(**stored, updated_at=now, version=C.version + 1)
+            .returning(*conversations.c)
+        )
+        conn = await self._session.connection()
+        row = (await conn.execute(stmt)).first()
+        return ConversationRecord.from_row(row) if row is not None else None
+
+    async def version_of(self, conversation_id: str) -> int | None:
+        conn = await self._session.connection()
+        found = await conn.scalar(
+            select(C.version).where(C.tenant_id == self.tenant_id, C.id == conversation_id)
+        )
+        return int(found) if found is not None else None
+
+    async def replace_tags(self, conversation_id: str, tags: list[str]) -> None:
+        conn = await self._session.connection()
+        await conn.execute(
+            delete(conversation_tags).where(
+                T.tenant_id == self.tenant_id, T.conversation_id == conversation_id
+            )
+        )
+        if tags:
+            await self._write_tags(conversation_id, tags)
+
+    def _filter(self, q: ConversationQuery) -> list[ColumnElement[bool]]:
+        tenant_id = self.tenant_id
+        conds: list[ColumnElement[bool]] = [C.tenant_id == tenant_id]
+        if q.user_id is not None:
+            conds.append(C.user_id == q.user_id)
+        if q.agent_id is not None:
+            conds.append(C.agent_id == q.agent_id)
+        if q.session_id is not None:
+            conds.append(C.session_id == q.session_id)
+        if q.status is not None:
+            conds.append(C.status == q.status.value)
+        if q.from_date is not None:
+            conds.append(C.created_at >= q.from_date)
+        if q.to_date is not None:
+            conds.append(C.created_at <= q.to_date)
+        if q.metadata:
+            conds.append(metadata_contains(C.metadata, q.metadata, self.dialect))
+        if q.tags:
+            matching = (
+                select(T.conversation_id)
+                .where(T.tenant_id == tenant_id, T.tag.in_(q.tags))
+                .group_by(T.conversation_id)
+                .having(func.count() == len(q.tags))
+            )
+            conds.append(C.id.in_(matching))
+        if q.any_tags:
+            conds.append(
+                exists().where(
+                    T.tenant_id == tenant_id, T.conversation_id == C.id, T.tag.in_(q.any_tags)
+                )
+            )
+        return conds
+
+    async def page(
+        self,
+        q: ConversationQuery,
+        *,
+        descending: bool,
+        offset: int,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[ConversationRecord]:
+        conds = self._filter(q)
+        order = (
+            (C.created_at.desc(), C.id.desc()) if descending else (C.created_at.asc(), C.id.asc())
+        )
+        if after is not None:
+            ts, cid = after
+            if descending:
+                conds.append(or_(C.created_at < ts, and_(C.created_at == ts, C.id < cid)))
+            else:
+                conds.append(or_(C.created_at > ts, and_(C.created_at == ts, C.id > cid)))
+        stmt = select(conversations).where(*conds).order_by(*order)
+        if offset:
+            stmt = stmt.offset(offset)
+        stmt = stmt.limit(limit)
+        conn = await self._session.connection()
+        rows = (await conn.execute(stmt)).all()
+        return [ConversationRecord.from_row(r) for r in rows]
+
+    async def count(self, q: ConversationQuery) -> int:
+        stmt = select(func.count()).select_from(conversations).where(*self._filter(q))
+        conn = await self._session.connection()
+        return int(await conn.scalar(stmt) or 0)
+
+    async def updated_since(
+        self, since: datetime, ids: list[str] | None, limit: int
+    ) -> list[ConversationRecord]:
+        conds = [C.tenant_id == self.tenant_id, C.updated_at >= since]
+        if ids is not None:
+            conds.append(C.id.in_(ids))
+        conn = await self._session.connection()
+        rows = (
+            await conn.execute(
+                select(conversations).where(*conds).order_by(C.updated_at).limit(limit)
+            )
+        ).all()
+        return [ConversationRecord.from_row(r) for r in rows]
+
+    async def newest_of_session(
+        self, session_id: str, agent_id: str | None
+    ) -> ConversationRecord | None:
+        stmt = select(conversations).where(
+            C.tenant_id == self.tenant_id, C.session_id == session_id
+        )
+        if agent_id is not None:
+            stmt = stmt.where(C.agent_id == agent_id)
+        stmt = stmt.order_by(C.created_at.desc(), C.id.desc()).limit(1)
+        conn = await self._session.connection()
+        row = (await conn.execute(stmt)).first()
+        return ConversationRecord.from_row(row) if row is not None else None
+
+    async def active_of_session(
+        self, session_id: str, agent_id: str | None
+    ) -> list[ConversationRecord]:
+        stmt = select(conversations).where(
+            C.tenant_id == self.tenant_id,
+            C.session_id == session_id,
+            C.status == ConversationStatus.ACTIVE.value,
+        )
+        if agent_id is not None:
+            stmt = stmt.where(C.agent_id == agent_id)
+        stmt = stmt.order_by(C.created_at, C.id)
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update()  # no concurrent metadata update lost in between
+        conn = await self._session.connection()
+        rows = (await conn.execute(stmt)).all()
+        return [ConversationRecord.from_row(r) for r in rows]
