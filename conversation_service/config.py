@@ -174,6 +174,8 @@ class Settings(BaseSettings):
     )
     # Observability
     metrics_token: str | None = Field(None, alias="METRICS_TOKEN")
+    #: `worker` processes: serve /metrics on this port (on HOST); 0 = none
+    worker_metrics_port: int = Field(0, alias="WORKER_METRICS_PORT")
     log_format: Literal["auto", "json", "console"] = Field("auto", alias="LOG_FORMAT")
     access_log: bool = Field(False, alias="ACCESS_LOG")
     otel_enabled: bool = Field(False, alias="OTEL_ENABLED")
@@ -181,6 +183,22 @@ class Settings(BaseSettings):
     # TLS for clients of `serve` (also `serve --ssl-certfile/--ssl-keyfile`)
     ssl_certfile: str | None = Field(None, alias="SSL_CERTFILE")
     ssl_keyfile: str | None = Field(None, alias="SSL_KEYFILE")
+    # HTTP transport and limits (see "HTTP limits and timeouts" in README.md)
+    max_body_bytes: int = Field(2_097_152, alias="MAX_BODY_BYTES")
+    http_body_timeout_s: float = Field(30.0, alias="HTTP_BODY_TIMEOUT_S")
+    http_header_timeout_s: float = Field(10.0, alias="HTTP_HEADER_TIMEOUT_S")
+    http_max_header_bytes: int = Field(65_536, alias="HTTP_MAX_HEADER_BYTES")
+    http_keepalive_s: int = Field(5, alias="HTTP_KEEPALIVE_S")
+    #: 0 means the file-descriptor limit minus a reserve (see web/server.py)
+    http_max_connections: int = Field(0, alias="HTTP_MAX_CONNECTIONS")
+    max_batch_size: int = Field(10, alias="MAX_BATCH_SIZE")
+    apq_cache_size: int = Field(1000, alias="APQ_CACHE_SIZE")
+    apq_ttl_s: int = Field(86_400, alias="APQ_TTL_S")
+    apq_max_query_bytes: int = Field(65_536, alias="APQ_MAX_QUERY_BYTES")
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field((), alias="CORS_ORIGINS")
+    # Database timeouts (0: none, as migrations use)
+    db_statement_timeout_ms: int = Field(5000, alias="DB_STATEMENT_TIMEOUT_MS")
+    db_pool_timeout_s: float = Field(5.0, alias="DB_POOL_TIMEOUT_S")
 
     # --- parsing of environment strings (values given in code pass through unchanged) ---
 
@@ -196,7 +214,7 @@ class Settings(BaseSettings):
     def _flag(cls, value: object) -> object:
         return value.lower() in _TRUE if isinstance(value, str) else value
 
-    @field_validator("worker_streams", "ws_allowed_origins", mode="before")
+    @field_validator("worker_streams", "cors_origins", "ws_allowed_origins", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -29,6 +29,7 @@ from conversation_service.domain.crm_sync import (
 )
 from conversation_service.domain.ports import UnitOfWorkFactory
 from conversation_service.domain.records import Claim, CrmSyncRecord, CrmSyncStatus
+from conversation_service.observability.metrics import CRM_PUSH_SECONDS, CRM_PUSHES
 
 if TYPE_CHECKING:
     from conversation_service.bootstrap import Container
@@ -85,9 +86,11 @@ async def process_claim(
         return await _finish(claim, synced(None, counted=False))  # never push a seq twice
     config, client = pair
     push = build_push(record)
+    started = time.perf_counter()
     try:
         crm_id = await asyncio.wait_for(client.push_conversation(push), config.timeout_s * 3)
     except CrmCircuitOpen as exc:
+        CRM_PUSHES.labels("circuit_open").inc()
         wait = max(0.0, exc.retry_at - time.monotonic())
         message = exc.message
         return await _finish(
@@ -103,9 +106,13 @@ async def process_claim(
         message, retryable = "unexpected error while pushing to the CRM", True
     else:
         crm.stats["pushes"] += 1
+        CRM_PUSHES.labels("synced").inc()
+        CRM_PUSH_SECONDS.observe(time.perf_counter() - started)
         return await _finish(claim, synced(crm_id, counted=True))
 
     crm.stats["push_errors"] += 1
+    CRM_PUSHES.labels("failed").inc()
+    CRM_PUSH_SECONDS.observe(time.perf_counter() - started)
     log.warning("tenant %s: CRM sync of %s failed: %s", claim.tenant_id, claim.conversation_id,
                 message)  # fmt: skip
 

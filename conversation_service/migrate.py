@@ -61,7 +61,8 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 def upgrade_url(url: str, revision: str = "head") -> None:
 
     async def run() -> None:
-        engine = create_engine(Settings(database_url=url))
+        # No statement timeout: building an index on a large table may take minutes.
+        engine = create_engine(Settings(database_url=url, db_statement_timeout_ms=0))
         try:
             await upgrade(engine, revision)
         finally:

@@ -74,6 +74,17 @@ def create_engine(settings: Settings) -> AsyncEngine:
         kwargs["pool_size"] = settings.db_pool_size
         kwargs["max_overflow"] = settings.db_max_overflow
         kwargs["pool_pre_ping"] = False
+        # A down or frozen database must fail fast (UNAVAILABLE, see db_errors.py), not hang:
+        # pool checkout, connecting and every command are bounded; the server also cancels a
+        # statement running longer than DB_STATEMENT_TIMEOUT_MS (0: no timeouts, migrations).
+        kwargs["pool_timeout"] = settings.db_pool_timeout_s
+        timeout_ms = settings.db_statement_timeout_ms
+        if timeout_ms > 0 and url.startswith("postgresql+asyncpg"):
+            kwargs["connect_args"] = {
+                "timeout": settings.db_pool_timeout_s,
+                "command_timeout": timeout_ms / 1000,
+                "server_settings": {"statement_timeout": str(timeout_ms)},
+            }
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)

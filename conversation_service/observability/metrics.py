@@ -96,7 +96,7 @@ WORKER_ACTION_SECONDS = Histogram(
 )
 CRM_PUSHES = Counter(
     "crm_sync_pushes",
-    "CRM sync push attempts, by outcome (synced, failed, retry).",
+    "CRM sync push attempts, by outcome (synced, failed, circuit_open).",
     ["outcome"],
     namespace=NAMESPACE,
     registry=REGISTRY,
@@ -170,6 +170,60 @@ class StateCollector(Collector):
             for key, value in sorted(values.items()):
                 name = "_".join(part for part in (NAMESPACE, prefix, key) if part)
                 yield GaugeMetricFamily(name, f"{help_text}: {key}.", value=float(value))
+
+
+class WorkerCollector(Collector):
+    """A worker's live figures: entries in flight and held, and per stream the consumer group's
+    pending entries and lag (refreshed every few seconds by the worker)."""
+
+    def __init__(self, worker: WorkerStats) -> None:
+        self._worker = worker
+
+    def collect(self) -> Iterable[Metric]:
+        for key, value in self._worker.stats().items():
+            yield GaugeMetricFamily(
+                f"{NAMESPACE}_worker_{key}", f"Worker entries {key.replace('_', ' ')}.", value=value
+            )
+        pending = GaugeMetricFamily(
+            f"{NAMESPACE}_worker_stream_pending",
+            "Entries delivered to the consumer group and not yet acknowledged, per stream.",
+            labels=["stream"],
+        )
+        lag = GaugeMetricFamily(
+            f"{NAMESPACE}_worker_stream_lag",
+            "Entries of the stream not yet delivered to the consumer group (-1: unknown).",
+            labels=["stream"],
+        )
+        for stream, figures in sorted(self._worker.stream_stats.items()):
+            pending.add_metric([stream], figures.get("pending", 0))
+            lag.add_metric([stream], figures.get("lag", -1))
+        yield pending
+        yield lag
+
+
+class WorkerStats(Protocol):
+    stream_stats: dict[str, dict[str, int]]
+
+    def stats(self) -> Mapping[str, int]: ...
+
+
+def serve_worker_metrics(worker: WorkerStats, port: int, host: str = "127.0.0.1") -> None:
+    """`/metrics` of a `worker` process (it has no HTTP server of its own): prometheus_client's
+    own exporter thread, with the process registry and the worker's live figures."""
+    from prometheus_client import start_http_server
+
+    scrape = CollectorRegistry(auto_describe=False)
+    scrape.register(_Union(REGISTRY, WorkerCollector(worker)))
+    start_http_server(port, addr=host, registry=scrape)
+
+
+class _Union(Collector):
+    def __init__(self, *parts: CollectorRegistry | Collector) -> None:
+        self._parts = parts
+
+    def collect(self) -> Iterable[Metric]:
+        for part in self._parts:
+            yield from part.collect()
 
 
 def exposition(extra: Collector | None = None) -> bytes:

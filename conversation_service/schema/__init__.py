@@ -7,6 +7,7 @@ from functools import partial
 import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 
+from conversation_service.schema.error_log import Schema
 from conversation_service.schema.errors import TypedErrors
 from conversation_service.schema.mutation import Mutation
 from conversation_service.schema.operation_name import RequireOperationName
@@ -15,7 +16,7 @@ from conversation_service.schema.subscription import Subscription
 
 
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

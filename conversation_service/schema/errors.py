@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from graphql.error import GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
+from conversation_service.adapters.db_errors import as_unavailable
 from conversation_service.domain.errors import DomainError
 
 log = logging.getLogger("conversation_service.graphql")
@@ -66,6 +67,9 @@ def shape_error(error: GraphQLError) -> GraphQLError:
         if field is not None:
             extensions.setdefault("field", field)
         return _copy(error, error.message, extensions)
+    unavailable = as_unavailable(original) if original is not None else None
+    if unavailable is not None:  # logged once per operation by error_log.py
+        return _copy(error, unavailable.message, {"code": unavailable.code})
     log.error("unexpected error at %s", error.path, exc_info=original)
     return _copy(error, MASKED_MESSAGE, {"code": "INTERNAL"})
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -19,9 +20,11 @@ from conversation_service.config import Settings
 from conversation_service.crm_runner import start_configured_crm_sync_runner
 from conversation_service.observability.tracing import Tracing
 from conversation_service.rest import create_rest_app
+from conversation_service.web.body_limit import BodyLimit
 from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, metrics, readyz
 from conversation_service.web.ide import assets_app
+from conversation_service.web.persisted_queries import PersistedQueries
 from conversation_service.web.rate_limit import RateLimitMiddleware
 from conversation_service.web.request_id import RequestId
 from conversation_service.web.request_metrics import RequestMetrics
@@ -31,6 +34,8 @@ from conversation_service.worker.runner import start_worker
 log = logging.getLogger(__name__)
 
 REST_PREFIX = "/api/v1"
+#: Request headers browser callers may send (credentials, tenancy, tracing).
+CORS_HEADERS = ["Authorization", "X-API-Key", "X-Tenant-ID", "Content-Type", "X-Request-ID"]
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -87,7 +92,15 @@ def create_app(
             if own:
                 await c.close()
 
-    graphql_http = GraphQLHTTP(get_container)
+    persisted = PersistedQueries(
+        lambda: get_container().redis,
+        max_entries=settings.apq_cache_size,
+        ttl_s=settings.apq_ttl_s,
+        max_query_bytes=settings.apq_max_query_bytes,
+    )
+    graphql_http = GraphQLHTTP(
+        get_container, persisted=persisted, max_batch_size=settings.max_batch_size
+    )
     subscriptions = SubscriptionServer(get_container)
     routes = [
         Route("/graphql", graphql_http.handle, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
@@ -104,6 +117,7 @@ def create_app(
         exception_handlers={404: _not_found},
         middleware=[
             *tracing.middleware(),
+            *_cors(settings),
             Middleware(RequestId),
             Middleware(RequestMetrics),
             # after the request id and metrics, so refusals carry one and are counted
@@ -111,9 +125,35 @@ def create_app(
                 RateLimitMiddleware,
                 limiter=lambda: holder["c"].rate_limiter if "c" in holder else None,
             ),
+            _body_limit(settings),
         ],
     )
     app.state.subscriptions = subscriptions
     if container is not None:
         app.state.container = container
     return app
+
+
+def _cors(settings: Settings) -> list[Middleware]:
+    """CORS outside the other middleware (a 413 or a request-id answer still carries its headers,
+    so a browser can read it); none without `CORS_ORIGINS`."""
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+            allow_headers=CORS_HEADERS,
+            expose_headers=["Retry-After", "Idempotent-Replayed", "X-Request-ID"],
+            max_age=600,
+        )
+    ]
+
+
+def _body_limit(settings: Settings) -> Middleware:
+    """In front of every route (GraphQL, REST), after the request id is assigned."""
+    return Middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.http_body_timeout_s
+    )

@@ -20,11 +20,13 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from conversation_service.adapters.db_errors import RETRY_AFTER_S
 from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.schema import schema
 from conversation_service.schema.errors import shape_error
 from conversation_service.schema.fast_path import execute_query
 from conversation_service.web.ide import graphiql_html
+from conversation_service.web.persisted_queries import PersistedQueries, PersistedQueryError
 from conversation_service.web.request_metrics import record_operation
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,12 @@ log = logging.getLogger(__name__)
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 TENANT_HEADER = "x-tenant-id"
+#: Answers are per tenant and per credential: no shared cache may keep them. A deployment that
+#: puts a CDN in front keys it on these headers (`Vary`) or caches nothing, which is the default.
+GET_CACHE_HEADERS = {
+    "Cache-Control": "private, no-store",
+    "Vary": "Accept, Authorization, X-API-Key, X-Tenant-ID",
+}
 
 
 def _negotiate(accept: str | None) -> str | None:
@@ -54,7 +62,9 @@ def _negotiate(accept: str | None) -> str | None:
         if media == GRAPHQL_RESPONSE:
             candidate = GRAPHQL_RESPONSE
         elif media in (JSON, "application/*", "*/*"):
-            candidate = JSON if media == JSON else GRAPHQL_RESPONSE
+            # Wildcards get the legacy type, as GraphQL over HTTP recommends (SHOULD): clients
+            # that send `*/*` (fetch, curl) expect 200s.
+            candidate = JSON
         else:
             continue
         key = (q, -order, candidate)
@@ -64,6 +74,7 @@ def _negotiate(accept: str | None) -> str | None:
 
 
 def _error_body(message: str, code: str = "BAD_USER_INPUT") -> dict[str, Any]:
+    """A request error: `errors` only, no `data`."""
     return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
@@ -86,9 +97,19 @@ def _wants_ide(request: Request) -> bool:
 class GraphQLHTTP:
     """Starlette endpoint for `/graphql` over HTTP; the WebSocket side is the subscriptions view."""
 
-    def __init__(self, container_getter: Any) -> None:
+    def __init__(
+        self,
+        container_getter: Any,
+        *,
+        persisted: PersistedQueries | None = None,
+        max_batch_size: int = 10,
+    ) -> None:
         self._container = container_getter
         self._ide = graphiql_html()
+        self._persisted = persisted or PersistedQueries(
+            lambda: None, max_entries=1000, ttl_s=86_400, max_query_bytes=65_536
+        )
+        self._max_batch_size = max_batch_size
 
     async def handle(self, request: Request) -> Response:
         if request.method == "GET" and _wants_ide(request):
@@ -105,15 +126,65 @@ class GraphQLHTTP:
             return _respond(
                 _error_body(f"Acceptable media types are {GRAPHQL_RESPONSE} and {JSON}"), 406, JSON
             )
-        params, problem = await self._parse(request)
+        payload, problem = await self._read(request)
         if problem is not None:
             return (
                 problem
                 if isinstance(problem, Response)
                 else _respond(_error_body(problem), 400, media)
             )
+        if isinstance(payload, list):
+            return await self._batch(request, payload, media)
+        body, status, headers = await self._operation(request, payload, media)
+        if request.method == "GET":
+            headers = {**(headers or {}), **GET_CACHE_HEADERS}
+        return _respond(body, status, media, headers)
+
+    async def _batch(self, request: Request, operations: list[Any], media: str) -> Response:
+        """Apollo's `BatchHttpLink`: a JSON array of operations, answered by an array in the same
+        order. Each operation is checked, limited and executed as if sent alone (one after the
+        other, so a batch costs what its operations cost in sequence); the body limit covers
+        the whole array."""
+        if not operations:
+            return _respond(_error_body("A batch must contain at least one operation"), 400, media)
+        if len(operations) > self._max_batch_size:
+            error = _error_body(
+                f"A batch may contain at most {self._max_batch_size} operations, "
+                f"got {len(operations)}"
+            )
+            error["errors"][0]["extensions"]["limit"] = "MAX_BATCH_SIZE"
+            return _respond(error, 400, media)
+        bodies: list[dict[str, Any]] = []
+        headers: dict[str, str] = {}
+        for operation in operations:
+            body, _status, extra = await self._operation(request, operation, media)
+            bodies.append(body)
+            headers.update(extra or {})
+        headers.pop("Allow", None)
+        return _respond(bodies, 200, media, headers)
+
+    async def _operation(
+        self, request: Request, raw: Any, media: str
+    ) -> tuple[dict[str, Any], int, dict[str, str] | None]:
+        """One operation: its body, HTTP status (when sent alone) and extra headers."""
+        params, problem = _check_params(raw)
+        if problem is not None:
+            return _error_body(problem), 400, None
         assert params is not None
         record_operation(request.scope, params.get("operationName"))
+        try:
+            params["query"] = await self._persisted.resolve(
+                params.get("query"), params.get("extensions")
+            )
+        except PersistedQueryError as exc:
+            # Under the legacy media type a request error is 200; Apollo's link reads either.
+            return (
+                _error_body(exc.message, exc.code),
+                400 if media == GRAPHQL_RESPONSE else 200,
+                None,
+            )
+        if params["query"] is None:
+            return _error_body("`query` must be a non-empty string"), 400, None
         context = GraphQLContext(
             container=self._container(), raw_tenant_id=request.headers.get(TENANT_HEADER)
         )
@@ -130,7 +201,7 @@ class GraphQLHTTP:
                 fast: dict[str, Any] = {"data": data}
                 if context.extensions:
                     fast["extensions"] = dict(context.extensions)
-                return _respond(fast, 200, media)
+                return fast, 200, None
         try:
             result = await schema.execute(
                 params["query"],
@@ -141,16 +212,15 @@ class GraphQLHTTP:
                 operation_extensions=params.get("extensions"),
             )
         except InvalidOperationTypeError:
-            return _respond(
+            return (
                 _error_body("Only queries can be sent with GET; use POST"),
                 405,
-                media,
                 {"Allow": "POST"},
             )
         except CannotGetOperationTypeError as exc:
-            return _respond(_error_body(exc.as_http_error_reason()), 400, media)
+            return _error_body(exc.as_http_error_reason()), 400, None
         except MissingQueryError:
-            return _respond(_error_body("No GraphQL query found in the request"), 400, media)
+            return _error_body("No GraphQL query found in the request"), 400, None
         # Variable coercion failures come back as an execution result without data whose errors
         # have no path: they are request errors (no `data` entry), like parse/validation errors.
         request_error = isinstance(result, PreExecutionError) or (
@@ -168,12 +238,22 @@ class GraphQLHTTP:
         if extensions:
             body["extensions"] = extensions
         status = 400 if request_error and media == GRAPHQL_RESPONSE else 200
-        return _respond(body, status, media)
+        headers = None
+        if any(
+            e.get("extensions", {}).get("code") == "UNAVAILABLE" for e in body.get("errors", [])
+        ):
+            headers = {"Retry-After": str(RETRY_AFTER_S)}
+            if media == GRAPHQL_RESPONSE:
+                status = 503
+        return body, status, headers
 
-    async def _parse(self, request: Request) -> tuple[dict[str, Any] | None, Response | str | None]:
+    async def _read(self, request: Request) -> tuple[Any, Response | str | None]:
+        """The request's operation (a dict of its parameters) or, POSTed, a batch (a list)."""
         if request.method == "GET":
             qp = request.query_params
-            params: dict[str, Any] = {"query": qp.get("query")}
+            params: dict[str, Any] = {}
+            if "query" in qp:
+                params["query"] = qp.get("query")
             if "operationName" in qp:
                 params["operationName"] = qp.get("operationName") or None
             for key in ("variables", "extensions"):
@@ -183,30 +263,40 @@ class GraphQLHTTP:
                         params[key] = orjson.loads(raw)
                     except orjson.JSONDecodeError:
                         return None, f"`{key}` is not valid JSON"
-        else:
-            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type != JSON and content_type != GRAPHQL_RESPONSE:
-                return None, _respond(
-                    _error_body("POST bodies must be application/json"), 415, JSON
-                )
-            try:
-                body = orjson.loads(await request.body())
-            except orjson.JSONDecodeError:
-                return None, "The request body is not valid JSON"
-            if not isinstance(body, dict):
-                return None, "The request body must be a JSON object"
-            params = body
-        query = params.get("query")
-        if not isinstance(query, str) or not query.strip():
-            return None, "`query` must be a non-empty string"
-        if params.get("variables") is not None and not isinstance(params["variables"], dict):
-            return None, "`variables` must be an object"
-        if params.get("extensions") is not None and not isinstance(params["extensions"], dict):
-            return None, "`extensions` must be an object"
-        op = params.get("operationName")
-        if op is not None and not isinstance(op, str):
-            return None, "`operationName` must be a string"
-        return params, None
+            return params, None
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != JSON and content_type != GRAPHQL_RESPONSE:
+            return None, _respond(_error_body("POST bodies must be application/json"), 415, JSON)
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return None, "The request body is not valid JSON"
+        if not isinstance(body, dict) and not (
+            isinstance(body, list) and all(isinstance(op, dict) for op in body)
+        ):
+            return None, "The request body must be a JSON object (or an array of them: a batch)"
+        return body, None
+
+
+def _check_params(params: Any) -> tuple[dict[str, Any] | None, str | None]:
+    if not isinstance(params, dict):
+        return None, "Each operation must be a JSON object"
+    query = params.get("query")
+    persisted = isinstance(params.get("extensions"), dict) and "persistedQuery" in params.get(
+        "extensions", {}
+    )
+    if query is None and persisted:
+        pass  # the hash names the query (automatic persisted queries)
+    elif not isinstance(query, str) or not query.strip():
+        return None, "`query` must be a non-empty string"
+    if params.get("variables") is not None and not isinstance(params["variables"], dict):
+        return None, "`variables` must be an object"
+    if params.get("extensions") is not None and not isinstance(params["extensions"], dict):
+        return None, "`extensions` must be an object"
+    op = params.get("operationName")
+    if op is not None and not isinstance(op, str):
+        return None, "`operationName` must be a string"
+    return dict(params), None
 
 
 __all__ = ["GraphQLError", "GraphQLHTTP"]

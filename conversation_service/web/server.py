@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 from types import FrameType
 
 import uvicorn
@@ -10,6 +11,7 @@ from starlette.applications import Starlette
 
 from conversation_service.config import Settings
 from conversation_service.runtime import CollectAfterLargeBodies, tune_gc
+from conversation_service.web.http_protocol import limited_protocol
 from conversation_service.web.ws.transport import bounded_protocol
 
 
@@ -28,15 +30,36 @@ def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
         # ~25 KiB per idle socket without per-message deflate (125 KiB with it).
         ws=bounded_protocol(settings.ws_max_buffer_bytes),  # uvicorn's "websockets-sansio"
         ws_per_message_deflate=False,
-        # uvloop and httptools when installed (they are dependencies): ~30% less CPU per request.
+        # uvloop and httptools (dependencies): ~30% less CPU per request than asyncio and h11.
+        # The httptools protocol is subclassed to bound the time and bytes a request's headers
+        # may take (slowloris); see web/http_protocol.py.
         loop="auto",
-        http="auto",
+        http=limited_protocol(settings.http_header_timeout_s, settings.http_max_header_bytes),
+        h11_max_incomplete_event_size=settings.http_max_header_bytes,
+        # An idle keep-alive socket is closed after this (uvicorn's own timer).
+        timeout_keep_alive=settings.http_keepalive_s,
+        # Sockets (HTTP and WebSocket) plus in-flight requests: past it uvicorn answers 503
+        # at once instead of queueing without bound (file descriptors, memory).
+        limit_concurrency=max_connections(settings),
         # Transport-level pings: a peer that stops answering is dropped.
         ws_ping_interval=settings.ws_keepalive_s,
         ws_ping_timeout=settings.ws_keepalive_s,
         timeout_graceful_shutdown=10,
         lifespan="on",
     )
+
+
+#: File descriptors kept free for the database pool, Redis, logs and the listening socket.
+FD_RESERVE = 256
+
+
+def max_connections(settings: Settings) -> int:
+    """`HTTP_MAX_CONNECTIONS`, or by default what the file-descriptor limit allows: past it
+    accept() fails and every connection suffers; with the limit new requests get a quick 503."""
+    if settings.http_max_connections > 0:
+        return settings.http_max_connections
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(64, soft - FD_RESERVE)
 
 
 class Server(uvicorn.Server):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,12 @@ from redis.exceptions import RedisError, ResponseError
 
 from conversation_service.adapters.database import Database
 from conversation_service.config import Settings
+from conversation_service.observability.metrics import (
+    WORKER_ACTION_SECONDS,
+    WORKER_ACTIONS,
+    action_type_label,
+)
+from conversation_service.observability.tracing import Tracing
 from conversation_service.worker.actions import default_registry
 from conversation_service.worker.envelope import DomainAction, MalformedEntry, parse_entry
 from conversation_service.worker.ordering import (
@@ -77,8 +84,12 @@ class Worker:
         settings: Settings,
         registry: Registry | None = None,
         names: StreamNames | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.db = db
+        self.tracing = tracing or Tracing()
+        #: per stream: the group's pending entries and lag (-1: unknown), from `_stats_loop`
+        self.stream_stats: dict[str, dict[str, int]] = {}
         self.redis = redis
         self.settings = settings
         self.names = names or StreamNames.from_settings(settings)
@@ -109,11 +120,35 @@ class Worker:
             asyncio.create_task(self._read_loop(), name="worker-read"),
             asyncio.create_task(self._claim_loop(), name="worker-claim"),
             asyncio.create_task(self._release_loop(), name="worker-release"),
+            asyncio.create_task(self._stats_loop(), name="worker-stats"),
         ]
         # Own pending entries are scheduled before start() returns; a Redis outage here
         # must not hang the caller (the loops keep retrying on their own).
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.started.wait(), 30)
+
+    def stats(self) -> dict[str, int]:
+        """In-process figures for metrics: entries being applied and entries held."""
+        return {
+            "in_flight": len(self._tasks),
+            "held": sum(len(held) for held in self._held.values()),
+        }
+
+    async def _stats_loop(self, every_s: float = 5.0) -> None:
+        """Refresh the group's pending count and lag per stream (XINFO GROUPS) for metrics."""
+        while not self._stopping.is_set():
+            for stream in self.names.streams:
+                with contextlib.suppress(RedisError, OSError):
+                    for group in await self.redis.xinfo_groups(stream):
+                        name = group.get("name")
+                        if (name.decode() if isinstance(name, bytes) else name) == self.names.group:
+                            lag = group.get("lag")
+                            self.stream_stats[stream] = {
+                                "pending": int(group.get("pending") or 0),
+                                "lag": int(lag) if lag is not None else -1,
+                            }
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), every_s)
 
     async def stop(self) -> None:
         """Stop reading; let entries being applied finish (bounded by the grace period); entries
@@ -405,6 +440,7 @@ class Worker:
         max_attempts = max(1, self.settings.worker_max_attempts)
         attempt = e.deliveries - 1
         last_error = f"delivered {e.deliveries} times without completing"
+        kind = action_type_label(action.action_type)
         while attempt < max_attempts:
             attempt += 1
             try:
@@ -412,11 +448,16 @@ class Worker:
                     if self._stopping.is_set():
                         raise asyncio.CancelledError  # stopping: not started, stays pending
                     e.applying = True
-                    outcome = await self.processor.apply(action, e.id)
+                    started = time.perf_counter()
+                    with self.tracing.action_span(action.action_type, action.trace_id):
+                        outcome = await self.processor.apply(action, e.id)
+                    WORKER_ACTION_SECONDS.labels(kind).observe(time.perf_counter() - started)
+                WORKER_ACTIONS.labels(kind, "ok" if outcome.error is None else "rejected").inc()
                 return Finish(outcome=outcome, attempts=attempt)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                WORKER_ACTIONS.labels(kind, "retried").inc()
                 last_error = f"{type(exc).__name__}: {exc}"[:2000]
                 log.warning(
                     "action %s (%s) attempt %d/%d failed: %s",
@@ -433,6 +474,7 @@ class Worker:
                 if self._stopping.is_set():
                     raise asyncio.CancelledError
         log.error("action %s goes to the dead-letter stream: %s", action.action_id, last_error)
+        WORKER_ACTIONS.labels(kind, "dead_letter").inc()
         return Finish(
             outcome=Outcome(None, processing_error()),
             dead_reason=last_error,

@@ -10,6 +10,7 @@ import signal
 from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
 from conversation_service.crm_runner import start_configured_crm_sync_runner
+from conversation_service.observability.metrics import serve_worker_metrics
 from conversation_service.runtime import tune_gc
 from conversation_service.worker.consumer import Worker
 from conversation_service.worker.registry import Registry
@@ -31,7 +32,9 @@ async def start_worker(container: Container, registry: Registry | None = None) -
     if container.redis is None:
         log.warning("REDIS_URL is not set: the action worker does not run")
         return WorkerHandle(None)
-    worker = Worker(container.db, container.redis, container.settings, registry)
+    worker = Worker(
+        container.db, container.redis, container.settings, registry, tracing=container.tracing
+    )
     await worker.start()
     log.info(
         "action worker %s consuming %s (group %s)",
@@ -59,6 +62,8 @@ async def run_worker(settings: Settings) -> None:
         handle = await start_worker(container)
         crm_runner = await start_configured_crm_sync_runner(container)
         assert handle.worker is not None
+        if settings.worker_metrics_port:
+            serve_worker_metrics(handle.worker, settings.worker_metrics_port, settings.host)
         died = asyncio.create_task(handle.worker.wait_closed())
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({died, stopped}, return_when=asyncio.FIRST_COMPLETED)

@@ -54,9 +54,21 @@ def status_is(gql: GQL, cid: str, status: str) -> Callable[[], Awaitable[bool]]:
     return check
 
 
+def _pushes(outcome: str) -> float:
+    from conversation_service.observability.metrics import REGISTRY
+
+    return (
+        REGISTRY.get_sample_value(
+            "conversation_service_crm_sync_pushes_total", {"outcome": outcome}
+        )
+        or 0.0
+    )
+
+
 async def test_sync_queues_pushes_once_and_records(
     gql: GQL, crm_tenant: CrmTenant, runner: StartRunner
 ) -> None:
+    synced_before = _pushes("synced")
     cid = await conversation_with_messages(gql, 2)
     assert (await sync_state(gql, cid))["status"] == "NONE"
     queued = (await gql.ok(SYNC, {"id": cid}))["syncConversationToCrm"]
@@ -81,6 +93,7 @@ async def test_sync_queues_pushes_once_and_records(
     await wait_until(status_is(gql, cid, "SYNCED"))
     assert (await sync_state(gql, cid))["lastSyncedSeq"] == 3
     assert acc.pushed == {f"{cid}:2": 1, f"{cid}:3": 1}
+    assert _pushes("synced") - synced_before >= 2  # counted on /metrics (other tests run too)
 
 
 async def test_outage_is_retried_with_backoff_until_synced(

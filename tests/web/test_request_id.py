@@ -49,6 +49,8 @@ async def test_every_log_line_of_a_request_is_json_with_its_id(
         headers={
             "X-Tenant-ID": tenant,
             "X-Request-ID": "rid-1",
+            # `*/*` (httpx's default) now answers application/json (200); ask for the 400.
+            "Accept": "application/graphql-response+json",
             "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01",
         },
     )
