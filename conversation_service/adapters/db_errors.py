@@ -10,7 +10,7 @@ SQLAlchemy's pool `TimeoutError`. Each arrives wrapped differently (SQLAlchemy's
 
 from __future__ import annotations
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 from sqlalchemy import exc as sa_exc
 
 from conversation_service.domain.errors import DomainError

@@ -9,6 +9,7 @@ import pytest
 from graphql import GraphQLError
 
 from conversation_service.schema.errors import shape_error
+from tests.conftest import GQL
 
 
 def _formatted(records: list[logging.LogRecord]) -> str:
@@ -38,7 +39,9 @@ def _service_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord
         ('a{i}: conversation(id: "not-a-uuid-{i}") {{ id title }}', 200),
     ],
 )
-async def test_many_bad_aliases_make_one_short_line(gql, caplog, alias, count):
+async def test_many_bad_aliases_make_one_short_line(
+    gql: GQL, caplog: pytest.LogCaptureFixture, alias: str, count: int
+) -> None:
     query = "{ " + " ".join(alias.format(i=i) for i in range(count)) + " }"
     assert len(query) > 8_000
     _capture(caplog)
@@ -54,7 +57,9 @@ async def test_many_bad_aliases_make_one_short_line(gql, caplog, alias, count):
     assert "BAD_USER_INPUT x" in text
 
 
-async def test_execution_errors_of_many_fields_make_one_line(gql, caplog):
+async def test_execution_errors_of_many_fields_make_one_line(
+    gql: GQL, caplog: pytest.LogCaptureFixture
+) -> None:
     fields = " ".join(
         f'c{i}: messages(conversationId: "{uuid.uuid4()}") {{ totalCount }}' for i in range(20)
     )
@@ -69,7 +74,7 @@ async def test_execution_errors_of_many_fields_make_one_line(gql, caplog):
     assert f"NOT_FOUND x{len(r.json()['errors'])}" in records[0].getMessage()
 
 
-def test_unexpected_errors_stay_at_error_with_traceback(caplog):
+def test_unexpected_errors_stay_at_error_with_traceback(caplog: pytest.LogCaptureFixture) -> None:
     try:
         raise RuntimeError("boom")
     except RuntimeError as exc:

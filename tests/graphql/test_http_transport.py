@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from conversation_service.adapters.database import Database
+from conversation_service.bootstrap import Container
 from tests.conftest import GQL, error_codes
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -237,7 +239,9 @@ async def test_gql_fixture_works(gql: GQL) -> None:
 
 
 @pytest.mark.parametrize("accept", ["*/*", None, "application/*"])
-async def test_wildcard_or_missing_accept_answers_application_json(client, tenant, accept):
+async def test_wildcard_or_missing_accept_answers_application_json(
+    client: httpx.AsyncClient, tenant: str, accept: str | None
+) -> None:
     for body, status in (({"query": QUERY}, 200), ({"query": "{"}, 200)):
         request = client.build_request("POST", "/graphql", json=body, headers=headers(tenant))
         if accept is None:
@@ -252,7 +256,9 @@ async def test_wildcard_or_missing_accept_answers_application_json(client, tenan
 # --- Batches (Apollo's BatchHttpLink) ---
 
 
-async def test_batch_answers_each_operation_in_order(client, tenant):
+async def test_batch_answers_each_operation_in_order(
+    client: httpx.AsyncClient, tenant: str
+) -> None:
     batch = [
         {"query": QUERY},
         {"query": "{ noSuchField }"},
@@ -274,7 +280,9 @@ async def test_batch_answers_each_operation_in_order(client, tenant):
     assert error_codes(answers[3]) == ["BAD_USER_INPUT"]
 
 
-async def test_batch_mutations_run_in_order(gql, client, tenant):
+async def test_batch_mutations_run_in_order(
+    gql: GQL, client: httpx.AsyncClient, tenant: str
+) -> None:
     create = "mutation { createConversation(input: {}) { id } }"
     r = await post(client, tenant, [{"query": create}, {"query": create}, {"query": QUERY}])
     answers = r.json()
@@ -283,7 +291,9 @@ async def test_batch_mutations_run_in_order(gql, client, tenant):
     assert answers[2] == {"data": {"conversations": {"totalCount": 2}}}
 
 
-async def test_batch_at_the_limit_passes_one_over_is_refused(client, tenant):
+async def test_batch_at_the_limit_passes_one_over_is_refused(
+    client: httpx.AsyncClient, tenant: str
+) -> None:
     at_limit = [{"query": QUERY}] * 10  # MAX_BATCH_SIZE default
     r = await post(client, tenant, at_limit, GRAPHQL_RESPONSE)
     assert r.status_code == 200
@@ -296,7 +306,7 @@ async def test_batch_at_the_limit_passes_one_over_is_refused(client, tenant):
         assert "at most 10" in error["message"]
 
 
-async def test_empty_batch_is_400(client, tenant):
+async def test_empty_batch_is_400(client: httpx.AsyncClient, tenant: str) -> None:
     r = await post(client, tenant, [], GRAPHQL_RESPONSE)
     assert r.status_code == 400
     assert error_codes(r.json()) == ["BAD_USER_INPUT"]
@@ -317,7 +327,9 @@ def _unique_query() -> str:
     return f"query Q{uuid.uuid4().hex} {{ conversations(first: 1) {{ totalCount }} }}"
 
 
-async def test_persisted_query_unknown_hash_then_registration_then_hit(client, tenant):
+async def test_persisted_query_unknown_hash_then_registration_then_hit(
+    client: httpx.AsyncClient, tenant: str
+) -> None:
     query = _unique_query()
     ext = _apq(query)
     r = await post(client, tenant, {"extensions": ext}, "application/json")
@@ -340,7 +352,9 @@ async def test_persisted_query_unknown_hash_then_registration_then_hit(client, t
     assert r.json() == {"data": {"conversations": {"totalCount": 0}}}
 
 
-async def test_persisted_query_hash_mismatch_is_bad_user_input_and_not_stored(client, tenant):
+async def test_persisted_query_hash_mismatch_is_bad_user_input_and_not_stored(
+    client: httpx.AsyncClient, tenant: str
+) -> None:
     query = _unique_query()
     wrong = _apq(query + " ")
     r = await post(client, tenant, {"query": query, "extensions": wrong}, GRAPHQL_RESPONSE)
@@ -354,13 +368,17 @@ async def test_persisted_query_hash_mismatch_is_bad_user_input_and_not_stored(cl
     "persisted",
     [{"version": 2, "sha256Hash": "0" * 64}, {"version": 1, "sha256Hash": "xyz"}, "nope"],
 )
-async def test_persisted_query_bad_extension_is_bad_user_input(client, tenant, persisted):
+async def test_persisted_query_bad_extension_is_bad_user_input(
+    client: httpx.AsyncClient, tenant: str, persisted: Any
+) -> None:
     r = await post(client, tenant, {"extensions": {"persistedQuery": persisted}}, GRAPHQL_RESPONSE)
     assert r.status_code == 400
     assert error_codes(r.json()) == ["BAD_USER_INPUT"]
 
 
-async def test_persisted_query_by_get_with_hash_only(client, tenant):
+async def test_persisted_query_by_get_with_hash_only(
+    client: httpx.AsyncClient, tenant: str
+) -> None:
     import json
 
     query = _unique_query()
@@ -379,7 +397,9 @@ async def test_persisted_query_by_get_with_hash_only(client, tenant):
     assert "X-Tenant-ID" in r.headers["vary"]
 
 
-async def test_persisted_queries_are_shared_through_redis(container, redis_url, tenant):
+async def test_persisted_queries_are_shared_through_redis(
+    container: Container, redis_url: str, tenant: str
+) -> None:
     """Two apps (two instances) with the same Redis: one registers, the other hits."""
     import httpx
     import redis.asyncio as aioredis
@@ -409,7 +429,7 @@ async def test_persisted_queries_are_shared_through_redis(container, redis_url, 
         await r2.aclose()
 
 
-async def test_in_process_persisted_queries_are_bounded():
+async def test_in_process_persisted_queries_are_bounded() -> None:
     from conversation_service.web.persisted_queries import PersistedQueries
 
     store = PersistedQueries(lambda: None, max_entries=3, ttl_s=60, max_query_bytes=100)
@@ -432,7 +452,7 @@ async def test_in_process_persisted_queries_are_bounded():
 
 
 @pytest.fixture
-async def cors_client(container):
+async def cors_client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
     import httpx
 
     from conversation_service.web.app import create_app
@@ -446,7 +466,9 @@ async def cors_client(container):
 
 
 @pytest.mark.parametrize("path", ["/graphql", "/api/v1/conversations"])
-async def test_cors_preflight_for_an_allowed_origin(cors_client, path):
+async def test_cors_preflight_for_an_allowed_origin(
+    cors_client: httpx.AsyncClient, path: str
+) -> None:
     r = await cors_client.options(
         path,
         headers={
@@ -462,7 +484,9 @@ async def test_cors_preflight_for_an_allowed_origin(cors_client, path):
     assert {"authorization", "x-api-key", "x-tenant-id", "content-type", "x-request-id"} <= allowed
 
 
-async def test_cors_other_origins_get_no_cors_headers(cors_client, tenant):
+async def test_cors_other_origins_get_no_cors_headers(
+    cors_client: httpx.AsyncClient, tenant: str
+) -> None:
     r = await cors_client.options(
         "/graphql",
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
@@ -483,7 +507,7 @@ async def test_cors_other_origins_get_no_cors_headers(cors_client, tenant):
     assert r.headers["access-control-allow-origin"] == "https://app.example"
 
 
-async def test_without_cors_origins_there_is_no_cors(client):
+async def test_without_cors_origins_there_is_no_cors(client: httpx.AsyncClient) -> None:
     r = await client.options(
         "/graphql",
         headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
@@ -491,7 +515,7 @@ async def test_without_cors_origins_there_is_no_cors(client):
     assert "access-control-allow-origin" not in r.headers
 
 
-def test_cors_origins_are_read_as_a_comma_list():
+def test_cors_origins_are_read_as_a_comma_list() -> None:
     from conversation_service.config import Settings
 
     s = Settings.from_env({"CORS_ORIGINS": "https://a.example, https://b.example,"})
@@ -499,7 +523,7 @@ def test_cors_origins_are_read_as_a_comma_list():
     assert Settings.from_env({}).cors_origins == ()
 
 
-async def test_persisted_queries_degrade_when_redis_is_down():
+async def test_persisted_queries_degrade_when_redis_is_down() -> None:
     """Redis unreachable: a hash-only request is NOT_FOUND (the client resends the query), and a
     request with the query still runs; neither is a 500."""
     import redis.asyncio as aioredis

@@ -11,11 +11,13 @@ import pytest
 from conversation_service.config import Settings
 from tests.realtime.conftest import LiveServer, start_server
 
+Serve = Callable[..., AbstractAsyncContextManager[LiveServer]]
+
 
 @pytest.fixture
 def serve(
     database_urls: dict[str, Any],
-) -> Callable[..., AbstractAsyncContextManager[LiveServer]]:
+) -> Serve:
     """`async with serve(max_body_bytes=...) as srv:` a server on the run's SQLite database."""
 
     @asynccontextmanager

@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from tests.conftest import CI
+from tests.http.conftest import Serve
 
 JS = Path(__file__).resolve().parent.parent / "js"
 
@@ -57,7 +58,7 @@ def _ops(request: dict[str, Any]) -> list[dict[str, Any]]:
     return body if isinstance(body, list) else [body]
 
 
-async def test_apollo_persisted_queries_and_batching(apollo, serve):
+async def test_apollo_persisted_queries_and_batching(apollo: Path, serve: Serve) -> None:
     tenant = f"t-{uuid.uuid4().hex[:12]}"
     async with serve() as srv:
         out = await _scenarios(apollo, f"{srv.http_url}/graphql", tenant)

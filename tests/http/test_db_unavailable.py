@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -80,11 +80,12 @@ class Calls:
     async def assert_unavailable(self, budget_s: float) -> dict[str, float]:
         """Every door answers UNAVAILABLE within `budget_s`; returns the time each took."""
         took: dict[str, float] = {}
-        for name, call in (
+        calls: list[tuple[str, Callable[[], Awaitable[httpx.Response]]]] = [
             ("graphql query", lambda: self.graphql(FAST_QUERY)),
             ("graphql mutation", lambda: self.graphql(MUTATION, GRAPHQL_RESPONSE)),
             ("rest", self.rest),
-        ):
+        ]
+        for name, call in calls:
             started = time.monotonic()
             r = await call()
             took[name] = time.monotonic() - started
@@ -113,7 +114,9 @@ class Calls:
             await asyncio.sleep(0.1)
 
 
-async def test_stopped_database_is_unavailable_then_recovers(live, own_pg):
+async def test_stopped_database_is_unavailable_then_recovers(
+    live: LiveServer, own_pg: OwnPostgres
+) -> None:
     async with httpx.AsyncClient(base_url=live.http_url, timeout=30) as c:
         calls = Calls(c)
         assert (await calls.graphql(MUTATION)).json()["data"]
@@ -126,7 +129,9 @@ async def test_stopped_database_is_unavailable_then_recovers(live, own_pg):
         print(f"stopped: {took}; recovered after start in {recovered:.2f} s")
 
 
-async def test_frozen_database_is_unavailable_within_the_timeout_then_recovers(live, own_pg):
+async def test_frozen_database_is_unavailable_within_the_timeout_then_recovers(
+    live: LiveServer, own_pg: OwnPostgres
+) -> None:
     async with httpx.AsyncClient(base_url=live.http_url, timeout=30) as c:
         calls = Calls(c)
         assert (await calls.graphql(MUTATION)).json()["data"]
@@ -139,7 +144,7 @@ async def test_frozen_database_is_unavailable_within_the_timeout_then_recovers(l
         print(f"frozen: {took}; recovered after thaw in {recovered:.2f} s")
 
 
-async def test_statement_timeout_is_unavailable(live, own_pg):
+async def test_statement_timeout_is_unavailable(live: LiveServer, own_pg: OwnPostgres) -> None:
     """A statement blocked past DB_STATEMENT_TIMEOUT_MS is cancelled by the server."""
     async with httpx.AsyncClient(base_url=live.http_url, timeout=30) as c:
         calls = Calls(c)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import orjson
+
+from tests.http.conftest import Serve
 
 QUERY = "{ conversations(first: 1) { totalCount } }"
 LIMIT = 2_097_152  # MAX_BODY_BYTES default
@@ -25,7 +28,7 @@ def tenant_headers() -> dict[str, str]:
     return {"X-Tenant-ID": f"t-{uuid.uuid4().hex[:12]}", "Content-Type": "application/json"}
 
 
-async def test_body_exactly_at_the_limit_passes_one_byte_over_is_413(serve):
+async def test_body_exactly_at_the_limit_passes_one_byte_over_is_413(serve: Serve) -> None:
     async with serve() as srv, httpx.AsyncClient(base_url=srv.http_url, timeout=30) as c:
         at = body_of_size(LIMIT)
         assert len(at) == LIMIT
@@ -40,8 +43,8 @@ async def test_body_exactly_at_the_limit_passes_one_byte_over_is_413(serve):
         assert r.headers["connection"] == "close"
 
 
-async def test_chunked_body_is_counted_while_streaming(serve):
-    async def chunks(data: bytes):
+async def test_chunked_body_is_counted_while_streaming(serve: Serve) -> None:
+    async def chunks(data: bytes) -> AsyncIterator[bytes]:
         for i in range(0, len(data), 65_536):
             yield data[i : i + 65_536]
 
@@ -55,7 +58,7 @@ async def test_chunked_body_is_counted_while_streaming(serve):
         assert r.json()["errors"][0]["extensions"]["limit"] == "MAX_BODY_BYTES"
 
 
-async def test_rest_bodies_are_limited_too(serve):
+async def test_rest_bodies_are_limited_too(serve: Serve) -> None:
     async with serve(max_body_bytes=1000) as srv, httpx.AsyncClient(base_url=srv.http_url) as c:
         body = {"user_id": "u", "agent_id": "a", "metadata": {"pad": "x" * 2000}}
         r = await c.post("/api/v1/conversations", json=body, headers=tenant_headers())
@@ -69,7 +72,7 @@ async def test_rest_bodies_are_limited_too(serve):
         assert r.status_code == 201
 
 
-async def test_declared_oversize_body_is_refused_before_it_is_sent(serve):
+async def test_declared_oversize_body_is_refused_before_it_is_sent(serve: Serve) -> None:
     """Content-Length over the limit: 413 at once, without waiting for a single body byte."""
     async with serve() as srv:
         reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
@@ -101,7 +104,7 @@ async def _raw_until_closed(port: int, payload: bytes, budget_s: float) -> tuple
         writer.close()
 
 
-async def test_slow_body_is_cut_off_after_the_body_timeout(serve):
+async def test_slow_body_is_cut_off_after_the_body_timeout(serve: Serve) -> None:
     async with serve(http_body_timeout_s=0.5) as srv:
         head = (
             b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -113,7 +116,7 @@ async def test_slow_body_is_cut_off_after_the_body_timeout(serve):
         assert 0.4 <= elapsed < 3
 
 
-async def test_slow_headers_are_cut_off_after_the_header_timeout(serve):
+async def test_slow_headers_are_cut_off_after_the_header_timeout(serve: Serve) -> None:
     async with serve(http_header_timeout_s=0.5) as srv:
         answer, elapsed = await _raw_until_closed(
             srv.port, b"POST /graphql HTTP/1.1\r\nHost: x\r\nX-Tenant", 5
@@ -129,7 +132,7 @@ async def test_slow_headers_are_cut_off_after_the_header_timeout(serve):
             assert r.status_code == 200
 
 
-async def test_oversized_headers_are_431(serve):
+async def test_oversized_headers_are_431(serve: Serve) -> None:
     async with serve(http_max_header_bytes=4096) as srv:
         huge = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 8192
         answer, _ = await _raw_until_closed(srv.port, huge, 5)
@@ -139,7 +142,7 @@ async def test_oversized_headers_are_431(serve):
             assert r.status_code == 200
 
 
-async def test_connections_over_the_limit_get_503_at_once(serve):
+async def test_connections_over_the_limit_get_503_at_once(serve: Serve) -> None:
     async with serve(http_max_connections=4) as srv:
         idle = [await asyncio.open_connection("127.0.0.1", srv.port) for _ in range(4)]
         try:
@@ -155,7 +158,7 @@ async def test_connections_over_the_limit_get_503_at_once(serve):
                     await asyncio.sleep(0.05)  # until the server has seen the closes
 
 
-def test_default_connection_limit_follows_the_descriptor_limit():
+def test_default_connection_limit_follows_the_descriptor_limit() -> None:
     import resource
 
     from conversation_service.config import Settings
