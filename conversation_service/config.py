@@ -129,6 +129,13 @@ class Settings:
     worker_order_poll_ms: int = 50
     worker_reply_ttl_s: int = 600
     worker_shutdown_grace_s: float = 10.0
+    # GraphQL query limits (see "Limits" in README.md)
+    max_query_depth: int = 10  # MAX_QUERY_DEPTH
+    max_query_aliases: int = 30  # MAX_ALIASES
+    max_query_tokens: int = 2000  # MAX_QUERY_TOKENS
+    max_query_cost: int = 5000  # MAX_QUERY_COST
+    # FAST_PATH_VERIFY: run every fast-path answer through Strawberry too and fail on a difference
+    fast_path_verify: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -179,6 +186,11 @@ class Settings:
             worker_order_poll_ms=_int(e, "WORKER_ORDER_POLL_MS", 50),
             worker_reply_ttl_s=_int(e, "WORKER_REPLY_TTL_S", 600),
             worker_shutdown_grace_s=_float(e, "WORKER_SHUTDOWN_GRACE_S", 10.0),
+            max_query_depth=_int(e, "MAX_QUERY_DEPTH", 10),
+            max_query_aliases=_int(e, "MAX_ALIASES", 30),
+            max_query_tokens=_int(e, "MAX_QUERY_TOKENS", 2000),
+            max_query_cost=_int(e, "MAX_QUERY_COST", 5000),
+            fast_path_verify=(e.get("FAST_PATH_VERIFY") or "").lower() in {"1", "true", "yes"},
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -11,6 +11,7 @@ from graphql.error import GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
 from conversation_service.domain.errors import DomainError
+from conversation_service.schema.limits import tag_syntax_error
 
 log = logging.getLogger("conversation_service.graphql")
 
@@ -48,6 +49,7 @@ def variable_field(message: str) -> str | None:
 
 
 def shape_error(error: GraphQLError) -> GraphQLError:
+    error = tag_syntax_error(error)
     original = error.original_error
     if isinstance(original, DomainError):
         extensions: dict[str, object] = {"code": original.code}

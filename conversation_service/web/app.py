@@ -88,6 +88,7 @@ def create_app(
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found})
     app.state.subscriptions = subscriptions
+    app.state.fast_path = graphql_http.fast_path
     if container is not None:
         app.state.container = container
     return app

@@ -24,7 +24,7 @@ from strawberry.types.graphql import OperationType
 from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.schema import schema
 from conversation_service.schema.errors import shape_error
-from conversation_service.schema.fast_path import execute_query
+from conversation_service.schema.fast_path import FastPath
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class GraphQLHTTP:
 
     def __init__(self, container_getter: Any) -> None:
         self._container = container_getter
+        self.fast_path = FastPath()
         self._ide = get_graphql_ide_html(graphql_ide="graphiql")
 
     async def handle(self, request: Request) -> Response:
@@ -121,7 +122,7 @@ class GraphQLHTTP:
             else {OperationType.QUERY, OperationType.MUTATION}
         )
         if OperationType.QUERY in allowed:
-            data = await execute_query(
+            data = await self.fast_path.execute(
                 params["query"], params.get("variables"), params.get("operationName"), context
             )
             if data is not None:

@@ -31,9 +31,11 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def metrics(request: Request) -> PlainTextResponse:
-    """Prometheus text format: live connections, subscriptions, broadcast subscribers."""
+    """Prometheus text format: live connections, subscriptions, broadcast subscribers, the
+    GraphQL fast path's answers and fallbacks (by reason)."""
     state = request.app.state
     values: dict[str, int] = dict(state.subscriptions.stats())
+    values.update(state.fast_path.stats.metrics())
     broadcast = state.container.broadcast
     values["broadcast_local_subscribers"] = broadcast.hub.subscriber_count(ready_only=True)
     values["broadcast_channels"] = len(broadcast.hub.channels)
