@@ -24,7 +24,8 @@ from strawberry.types.graphql import OperationType
 from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.schema import schema
 from conversation_service.schema.errors import shape_error
-from conversation_service.schema.fast_path import FastPath
+from conversation_service.schema.fast_path import FastPath, is_parse_failure, prepare_async
+from conversation_service.schema.limits import limits_of
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,14 @@ class GraphQLHTTP:
         context = GraphQLContext(
             container=self._container(), raw_tenant_id=request.headers.get(TENANT_HEADER)
         )
+        # Parse and validate a new document off the event loop (the results land in the
+        # caches both paths read); a document that does not parse is answered here, as
+        # Strawberry would answer it, without parsing it again.
+        prepared = await prepare_async(params["query"], limits_of(context))
+        if is_parse_failure(prepared):
+            assert isinstance(prepared, list)
+            errors = [shape_error(e).formatted for e in prepared]
+            return _respond({"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, media)
         allowed = (
             {OperationType.QUERY}
             if request.method == "GET"
