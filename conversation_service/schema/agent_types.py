@@ -10,6 +10,7 @@ from conversation_service.domain.context import ConversationContextResult
 from conversation_service.domain.search import SearchResult
 from conversation_service.domain.sources import SourcedMessages, source_cursor
 from conversation_service.domain.usage import AgentUsageRecord
+from conversation_service.resolvers.loaders import load_conversation
 from conversation_service.schema.scalars import JSON
 from conversation_service.schema.types import Message, MessageConnection, PageInfo
 
@@ -31,10 +32,9 @@ class ConversationContext:
     )
     async def customer(self, info: strawberry.Info) -> JSON | None:
         from conversation_service.resolvers.crm import load_customer
-        from conversation_service.resolvers.loaders import load_conversation
 
-        conversation = await load_conversation(info, self.conversation_id)
-        customer: JSON | None = await load_customer(info, conversation.record)
+        record = await load_conversation(info, self.conversation_id)
+        customer: JSON | None = await load_customer(info, record)
         return customer
 
     @classmethod
