@@ -579,7 +579,7 @@ class FastPath:
             raise Fallback("unknown operation")
         if operation.operation != OperationType.QUERY:
             raise Fallback(operation.operation.value)
-        if request_limit_errors(schema._schema, document, operation_name, variables, limits):
+        if request_limit_errors(schema._schema, query, document, operation_name, variables, limits):
             raise Fallback("limit")
         plan = compile_query(document, operation, variables)
         runner = _Runner(context)

@@ -15,6 +15,8 @@ document is refused before the work that grows with it.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -119,7 +121,7 @@ def _cost_rule(max_cost: int) -> type[ValidationRule]:
     class QueryCostRule(ValidationRule):
         """Refuses an operation whose estimate exceeds `max_cost` with page sizes from
         variables counted at their maximum, unless the request's variables may still bring
-        it under (then `deferred_cost_error` decides, per request)."""
+        it under (then `request_limit_errors` decides, per request)."""
 
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
             estimate = operation_cost(self.context.schema, self.context.document, node)
@@ -140,28 +142,41 @@ def validation_rules(limits: QueryLimits) -> tuple[type[ASTValidationRule], ...]
     )
 
 
-def deferred_cost_error(
-    schema: Any,
-    document: DocumentNode,
-    operation: OperationDefinitionNode | None,
-    variables: Mapping[str, Any] | None,
-    limits: QueryLimits,
-) -> GraphQLError | None:
-    """The cost check with the request's variables, for an operation whose page sizes come
-    from variables and whose worst case exceeds the limit (cached per document: the common
-    case costs one dictionary look-up)."""
-    if operation is None or not _needs_variables(schema, document, operation, limits.max_cost):
-        return None
-    estimate = operation_cost(schema, document, operation, variables or {})
-    return cost_error(estimate.cost, limits.max_cost) if estimate.cost > limits.max_cost else None
+class _NeedsVariables:
+    """Per (query text, operation, max cost): does the cost depend on the request's variables
+    and exceed the limit at their worst? Keyed by the query text, whose hash Python caches
+    (a DocumentNode hashes its whole tree: ~28 us for the nested read)."""
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self.maxsize = maxsize
+        self.entries: OrderedDict[tuple[str, str | None, int], bool] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def __call__(
+        self,
+        schema: Any,
+        query: str,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        operation_name: str | None,
+        max_cost: int,
+    ) -> bool:
+        key = (query, operation_name, max_cost)
+        with self.lock:
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key)
+                return found
+        worst = operation_cost(schema, document, operation, UNKNOWN)
+        needs = worst.uses_variables and worst.cost > max_cost
+        with self.lock:
+            self.entries[key] = needs
+            while len(self.entries) > self.maxsize:
+                self.entries.popitem(last=False)
+        return needs
 
 
-@lru_cache(maxsize=1024)
-def _needs_variables(
-    schema: Any, document: DocumentNode, operation: OperationDefinitionNode, max_cost: int
-) -> bool:
-    worst = operation_cost(schema, document, operation, UNKNOWN)
-    return worst.uses_variables and worst.cost > max_cost
+_needs_variables = _NeedsVariables()
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
@@ -173,16 +188,24 @@ def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionN
 
 def request_limit_errors(
     schema: Any,
+    query: str,
     document: DocumentNode,
     operation_name: str | None,
     variables: Mapping[str, Any] | None,
     limits: QueryLimits,
 ) -> list[GraphQLError]:
-    """Checks that need the request (not only the document): the cost with variables."""
-    error = deferred_cost_error(
-        schema, document, _operation(document, operation_name), variables, limits
-    )
-    return [error] if error is not None else []
+    """Checks that need the request, not only the document: the cost with the request's
+    variables, for an operation whose page sizes come from variables and whose worst case
+    exceeds the limit (the common case costs one dictionary look-up, ~2 us)."""
+    operation = _operation(document, operation_name)
+    if operation is None or not _needs_variables(
+        schema, query, document, operation, operation_name, limits.max_cost
+    ):
+        return []
+    estimate = operation_cost(schema, document, operation, variables or {})
+    if estimate.cost > limits.max_cost:
+        return [cost_error(estimate.cost, limits.max_cost)]
+    return []
 
 
 class QueryLimitsExtension(SchemaExtension):
@@ -203,6 +226,7 @@ class QueryLimitsExtension(SchemaExtension):
         if document is not None and not ctx.pre_execution_errors:
             errors = request_limit_errors(
                 ctx.schema._schema,
+                ctx.query or "",
                 document,
                 ctx._provided_operation_name,
                 ctx.variables,
