@@ -270,17 +270,23 @@ async def test_every_fallback_is_counted_logged_and_exposed(
     assert 'conversation_service_graphql_fast_path_fallbacks{reason="introspection"} ' in metrics
 
 
+class _WrongFastPath(FastPath):
+    """A compiled path with a bug: every answer it computes has the wrong `__typename`."""
+
+    async def _run(self, *args: Any) -> dict[str, Any]:
+        data = await super()._run(*args)
+        return {**data, "__typename": "Mutation"} if "__typename" in data else data
+
+
 async def test_verify_mode_fails_on_any_difference(container: Container, tenant: str) -> None:
     assert container.settings.fast_path_verify  # the whole suite runs with it
     ctx = GraphQLContext(container=container, raw_tenant_id=tenant)
-    fast = FastPath()
-    await fast._verify("{ __typename }", None, None, ctx, {"__typename": "Query"})
+    assert await FastPath().execute("{ __typename }", None, None, ctx) == {"__typename": "Query"}
     with pytest.raises(FastPathMismatch):
-        await fast._verify("{ __typename }", None, None, ctx, {"__typename": "Mutation"})
-    with pytest.raises(
-        FastPathMismatch
-    ):  # Strawberry reports an error: the fast path must not answer
-        await fast._verify(
+        await _WrongFastPath().execute("{ __typename }", None, None, ctx)
+    # Strawberry reports an error where the fast path answered: a difference too.
+    with pytest.raises(FastPathMismatch):
+        await FastPath()._verify(
             '{ conversation(id: "bad") { id } }', None, None, ctx, {"conversation": None}
         )
 
