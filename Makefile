@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test lint typecheck schema schema-check pytest bench clean
+.PHONY: install run test lint typecheck schema schema-check pytest bench clean vendor-assets
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ test: lint typecheck schema-check pytest
 
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+vendor-assets:
+	bash scripts/vendor-assets.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache conversations.db*

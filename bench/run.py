@@ -212,6 +212,8 @@ MODULES: dict[str, str] = {
     "realtime": "bench.realtime_bench",
     "worker": "bench.worker_bench",
     "context": "bench.context_bench",
+    "cost-growth": "bench.cost_growth_bench",
+    "peer": "bench.peer_bench",
 }
 
 

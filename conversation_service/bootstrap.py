@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from conversation_service.adapters.broadcast import MemoryBroadcast
@@ -11,6 +11,7 @@ from conversation_service.adapters.crm import CrmService, attach, load_crm_direc
 from conversation_service.adapters.database import Database, create_engine
 from conversation_service.adapters.events import BroadcastPublisher
 from conversation_service.config import Settings
+from conversation_service.observability.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ class Container:
     broadcast: Any
     redis: Any = None
     crm: CrmService | None = None
+    tracing: Tracing = field(default_factory=Tracing)
 
     async def close(self) -> None:
         if self.crm is not None:
@@ -30,6 +32,7 @@ class Container:
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()
+        self.tracing.shutdown()
 
 
 def make_broadcast(settings: Settings) -> Any:
@@ -40,7 +43,7 @@ def make_broadcast(settings: Settings) -> Any:
     return MemoryBroadcast(buffer=settings.subscriber_buffer)
 
 
-async def build_container(settings: Settings) -> Container:
+async def build_container(settings: Settings, tracing: Tracing | None = None) -> Container:
     from conversation_service.domain import context, search
 
     context.configure(settings)  # tier and model defaults of conversationContext
@@ -48,6 +51,8 @@ async def build_container(settings: Settings) -> Container:
     broadcast = make_broadcast(settings)
     await broadcast.connect()
     engine = create_engine(settings)
+    tracing = tracing or Tracing.start(settings.otel_enabled, settings.otel_service_name)
+    tracing.instrument()
     db = Database(engine, BroadcastPublisher(broadcast))
     redis = None
     if settings.redis_url:
@@ -58,4 +63,6 @@ async def build_container(settings: Settings) -> Container:
         load_crm_directory(settings.crm_config_file), redis=redis, env=settings.nooble_env
     )
     attach(db, crm)  # domain functions that get only `db` reach the CRM through it
-    return Container(settings=settings, db=db, broadcast=broadcast, redis=redis, crm=crm)
+    return Container(
+        settings=settings, db=db, broadcast=broadcast, redis=redis, crm=crm, tracing=tracing
+    )

@@ -1,30 +1,37 @@
-"""`conversation-service serve | worker | migrate | export-schema`."""
+"""`conversation-service serve | worker | migrate | export-schema | config`.
+
+Every option's help shows its default; every setting is an environment variable (`config` prints
+the effective values, secrets masked; README's configuration table says what each one does).
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
+import json
+import re
 import sys
 from collections.abc import Sequence
 
+from conversation_service import __version__
 from conversation_service.config import Settings
+from conversation_service.observability.logs import configure_logging
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from conversation_service.web.app import create_app
 
     settings = Settings.from_env()
-    if args.host:
-        settings = settings.with_(host=args.host)
-    if args.port:
-        settings = settings.with_(port=args.port)
+    overrides = {
+        name: value
+        for name in ("host", "port", "ssl_certfile", "ssl_keyfile")
+        if (value := getattr(args, name)) is not None
+    }
+    if overrides:
+        settings = settings.with_(**overrides)
     _logging(settings)
     if settings.is_sqlite or args.migrate:
         # The embedded default creates/upgrades its own database so `make run` needs nothing else.
@@ -74,22 +81,91 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    """The effective configuration, one `VARIABLE=value` per line, secrets masked."""
+    for variable, value in effective_config(Settings.from_env()):
+        print(f"{variable}={value}")
+    return 0
+
+
+_SECRET_WORDS = ("token", "secret", "password", "key")
+
+
+def _masked(name: str, value: object) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if any(word in name for word in _SECRET_WORDS) and text:
+        return "***"
+    # user:password@ in a URL (database, Redis)
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", text)
+
+
+def effective_config(settings: Settings) -> list[tuple[str, str]]:
+    rows = []
+    for name, field in type(settings).model_fields.items():
+        rows.append((field.alias or name.upper(), _masked(name, getattr(settings, name))))
+    return rows
+
+
+_Help = argparse.RawDescriptionHelpFormatter
+
+
+def _env(name: str) -> str:
+    """`env VARIABLE, default VALUE` of a setting, for an option's help."""
+    field = Settings.model_fields[name]
+    return f"env {field.alias}, default {field.default if field.default is not None else 'unset'}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="conversation-service")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve GraphQL (HTTP + WebSocket) and REST")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--with-worker", action="store_true", help="also consume actions")
-    serve.add_argument("--migrate", action="store_true", help="upgrade the database first")
+    parser = argparse.ArgumentParser(
+        prog="conversation-service",
+        description="The nooble4 Conversation Service. Configured by environment variables: "
+        "`conversation-service config` prints them with their effective values.",
+        formatter_class=_Help,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser(
+        "serve",
+        help="serve GraphQL (HTTP + WebSocket) and REST",
+        description="Serve /graphql (HTTP + WebSocket), /api/v1, /healthz, /readyz, /metrics.",
+        formatter_class=_Help,
+    )
+    serve.add_argument("--host", help=f"address to listen on ({_env('host')})")
+    serve.add_argument("--port", type=int, help=f"port to listen on ({_env('port')})")
+    serve.add_argument(
+        "--ssl-certfile",
+        help=f"TLS certificate chain (PEM); with --ssl-keyfile, HTTPS and WSS "
+        f"({_env('ssl_certfile')})",
+    )
+    serve.add_argument("--ssl-keyfile", help=f"TLS private key (PEM) ({_env('ssl_keyfile')})")
+    serve.add_argument(
+        "--with-worker", action="store_true", help="also consume actions in this process (off)"
+    )
+    serve.add_argument(
+        "--migrate",
+        action="store_true",
+        help="upgrade the database first (off; always on for the embedded SQLite default)",
+    )
     serve.set_defaults(func=cmd_serve)
-    migrate = sub.add_parser("migrate", help="upgrade the database schema")
-    migrate.add_argument("revision", nargs="?", default="head")
+    migrate = sub.add_parser("migrate", help="upgrade the database schema", formatter_class=_Help)
+    migrate.add_argument(
+        "revision", nargs="?", default="head", help="Alembic revision (default head)"
+    )
     migrate.set_defaults(func=cmd_migrate)
-    export = sub.add_parser("export-schema", help="print the GraphQL SDL")
+    export = sub.add_parser("export-schema", help="print the GraphQL SDL", formatter_class=_Help)
     export.set_defaults(func=cmd_export_schema)
-    worker = sub.add_parser("worker", help="consume nooble4 actions from Redis Streams")
+    worker = sub.add_parser(
+        "worker", help="consume nooble4 actions from Redis Streams", formatter_class=_Help
+    )
     worker.set_defaults(func=cmd_worker)
+    config = sub.add_parser(
+        "config",
+        help="print the effective configuration (secrets masked)",
+        formatter_class=_Help,
+    )
+    config.set_defaults(func=cmd_config)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

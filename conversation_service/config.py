@@ -1,65 +1,32 @@
-"""Settings read once from the environment, so every door (app, worker, tests) sees the same values."""
+"""Settings read once from the environment, so every door (app, worker, tests) sees the same values.
+
+`Settings` is a `pydantic-settings` model: each variable is declared once, as a field whose alias is
+its environment variable and whose default is the only default. Code and tests build it by field
+name (`Settings(database_url=...)`) and see only what they pass plus the defaults; `from_env` is
+the one place that reads the environment. Values that come from the environment arrive as strings;
+the validators below turn those strings into values (JSON maps, comma lists, flags) and leave
+values passed in code as they are.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./conversations.db"
-
-
-def _int(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
-
-
-def _float(env: dict[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
-
-
-def _json(env: dict[str, str], name: str) -> Any:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be JSON, got {raw!r}") from exc
-
-
-def _int_map(env: dict[str, str], name: str) -> dict[str, int]:
-    value = _json(env, name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value.values()
-    ):
-        raise ValueError(f"{name} must be a JSON object of non-negative integers")
-    return {str(k): int(v) for k, v in value.items()}
-
-
-def _str_map(env: dict[str, str], name: str) -> dict[str, str]:
-    value = _json(env, name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise ValueError(f"{name} must be a JSON object of strings")
-    return {str(k): v for k, v in value.items()}
-
 
 #: Messages given as context per tenant tier (the platform's limits).
 DEFAULT_TIER_LIMITS: dict[str, int] = {
@@ -69,133 +36,248 @@ DEFAULT_TIER_LIMITS: dict[str, int] = {
     "enterprise": 50,
 }
 _REGCONFIG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_TRUE = frozenset({"1", "true", "yes"})
 
 
-def search_language(env: dict[str, str] | None = None) -> str:
-    """The PostgreSQL text-search configuration (`SEARCH_LANGUAGE`), checked to be a plain name."""
-    e = os.environ if env is None else env
-    value = (e.get("SEARCH_LANGUAGE") or "simple").strip()
+def _check_regconfig(value: str) -> str:
+    value = value.strip()
     if not _REGCONFIG_RE.match(value):
-        raise ValueError(f"SEARCH_LANGUAGE must be a text search configuration name, got {value!r}")
+        raise ValueError("must be a text search configuration name")
     return value
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything configurable; see the configuration table in README.md."""
+def _json(raw: str) -> Any:
+    if raw.strip() == "":
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ValueError("must be JSON") from exc
 
-    database_url: str = DEFAULT_DATABASE_URL
-    redis_url: str | None = None
-    broadcast_url: str | None = None
-    nooble_env: str = "dev"
-    log_level: str = "INFO"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
-    db_echo: bool = False
+
+def _int_map(raw: str) -> dict[str, int]:
+    value = _json(raw)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value.values()
+    ):
+        raise ValueError("must be a JSON object of non-negative integers")
+    return {str(k): int(v) for k, v in value.items()}
+
+
+def _str_map(raw: str) -> dict[str, str]:
+    value = _json(raw)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError("must be a JSON object of strings")
+    return {str(k): v for k, v in value.items()}
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """The environment source of pydantic-settings over a given mapping instead of `os.environ`,
+    so `Settings.from_env(env)` reads that mapping only (tests and subprocess set-ups pass one)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty)
+
+
+class Settings(BaseSettings):
+    """Everything configurable; see the configuration table in README.md (a test keeps the two
+    equal: same variables, same defaults)."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        case_sensitive=True,
+        env_ignore_empty=True,  # `PORT=` means the default, as an unset variable does
+        extra="forbid",
+    )
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, alias="DATABASE_URL")
+    redis_url: str | None = Field(None, alias="REDIS_URL")
+    #: from the environment, unset means `REDIS_URL` (see `from_env`)
+    broadcast_url: str | None = Field(None, alias="BROADCAST_URL")
+    nooble_env: str = Field("development", alias="NOOBLE_ENV")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+    host: str = Field("127.0.0.1", alias="HOST")
+    port: int = Field(8000, alias="PORT")
+    db_pool_size: int = Field(10, alias="DB_POOL_SIZE")
+    db_max_overflow: int = Field(10, alias="DB_MAX_OVERFLOW")
+    db_echo: bool = Field(False, alias="DB_ECHO")
     # Subscriptions
-    ws_keepalive_s: float = 15.0
-    max_subscriptions_per_connection: int = 100
-    subscriber_buffer: int = 1000
+    ws_keepalive_s: float = Field(15.0, alias="WS_KEEPALIVE_S")
+    max_subscriptions_per_connection: int = Field(100, alias="WS_MAX_SUBSCRIPTIONS")
+    subscriber_buffer: int = Field(1000, alias="SUBSCRIBER_BUFFER")
     # Worker
-    worker_streams: tuple[str, ...] = field(default_factory=tuple)
-    worker_concurrency: int = 16
-    worker_batch_size: int = 64
-    worker_claim_idle_ms: int = 30_000
-    worker_max_attempts: int = 5
-    worker_listen_service_stream: bool = False
+    worker_streams: Annotated[tuple[str, ...], NoDecode] = Field((), alias="WORKER_STREAMS")
+    worker_concurrency: int = Field(16, alias="WORKER_CONCURRENCY")
+    worker_batch_size: int = Field(64, alias="WORKER_BATCH_SIZE")
+    worker_claim_idle_ms: int = Field(30_000, alias="WORKER_CLAIM_IDLE_MS")
+    worker_max_attempts: int = Field(5, alias="WORKER_MAX_ATTEMPTS")
+    worker_listen_service_stream: bool = Field(False, alias="WORKER_SERVICE_STREAM")
     # Context, search
-    default_tier: str = "free"
-    tenant_tiers: dict[str, str] = field(default_factory=dict)
-    tier_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_TIER_LIMITS))
-    model_context_windows: dict[str, int] = field(default_factory=dict)
-    default_context_tokens: int | None = None
-    search_language: str = "simple"
-    search_max_candidates: int = 1000
+    default_tier: str = Field("free", alias="DEFAULT_TIER")
+    tenant_tiers: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, alias="TENANT_TIERS"
+    )
+    tier_limits: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_TIER_LIMITS), alias="CONTEXT_TIER_LIMITS"
+    )
+    model_context_windows: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict, alias="MODEL_CONTEXT_WINDOWS"
+    )
+    #: 0 means unset (no token limit)
+    default_context_tokens: int | None = Field(None, alias="DEFAULT_CONTEXT_TOKENS")
+    search_language: str = Field("simple", alias="SEARCH_LANGUAGE")
+    search_max_candidates: int = Field(1000, alias="SEARCH_MAX_CANDIDATES")
     # CRM (see the CRM section of README.md)
-    crm_config_file: str | None = None
-    crm_sync_runner: bool = True
-    crm_sync_poll_s: float = 1.0
-    crm_sync_batch: int = 16
-    crm_sync_max_attempts: int = 8
-    crm_sync_backoff_s: float = 2.0
-    crm_sync_backoff_max_s: float = 300.0
-    crm_sync_lease_s: float = 60.0
-    worker_consumer_name: str | None = None
-    worker_block_ms: int = 1000
-    worker_retry_base_ms: int = 200
-    worker_retry_max_ms: int = 5000
-    worker_order_poll_ms: int = 50
-    worker_reply_ttl_s: int = 600
-    worker_shutdown_grace_s: float = 10.0
-    # GraphQL query limits (see "Limits" in README.md)
-    max_query_depth: int = 10  # MAX_QUERY_DEPTH
-    max_query_aliases: int = 30  # MAX_ALIASES
-    max_query_tokens: int = 2000  # MAX_QUERY_TOKENS
-    max_query_cost: int = 5000  # MAX_QUERY_COST
-    # FAST_PATH_VERIFY: run every fast-path answer through Strawberry too and fail on a difference
-    fast_path_verify: bool = False
+    crm_config_file: str | None = Field(None, alias="CRM_CONFIG_FILE")
+    crm_sync_runner: bool = Field(True, alias="CRM_SYNC_RUNNER")
+    crm_sync_poll_s: float = Field(1.0, alias="CRM_SYNC_POLL_S")
+    crm_sync_batch: int = Field(16, alias="CRM_SYNC_BATCH")
+    crm_sync_max_attempts: int = Field(8, alias="CRM_SYNC_MAX_ATTEMPTS")
+    crm_sync_backoff_s: float = Field(2.0, alias="CRM_SYNC_BACKOFF_S")
+    crm_sync_backoff_max_s: float = Field(300.0, alias="CRM_SYNC_BACKOFF_MAX_S")
+    crm_sync_lease_s: float = Field(60.0, alias="CRM_SYNC_LEASE_S")
+    worker_consumer_name: str | None = Field(None, alias="WORKER_CONSUMER_NAME")
+    worker_block_ms: int = Field(1000, alias="WORKER_BLOCK_MS")
+    worker_retry_base_ms: int = Field(200, alias="WORKER_RETRY_BASE_MS")
+    worker_retry_max_ms: int = Field(5000, alias="WORKER_RETRY_MAX_MS")
+    worker_order_poll_ms: int = Field(50, alias="WORKER_ORDER_POLL_MS")
+    worker_reply_ttl_s: int = Field(600, alias="WORKER_REPLY_TTL_S")
+    worker_shutdown_grace_s: float = Field(10.0, alias="WORKER_SHUTDOWN_GRACE_S")
+    # Observability
+    metrics_token: str | None = Field(None, alias="METRICS_TOKEN")
+    log_format: Literal["auto", "json", "console"] = Field("auto", alias="LOG_FORMAT")
+    access_log: bool = Field(False, alias="ACCESS_LOG")
+    otel_enabled: bool = Field(False, alias="OTEL_ENABLED")
+    otel_service_name: str = Field("conversation-service", alias="OTEL_SERVICE_NAME")
+    # TLS for clients of `serve` (also `serve --ssl-certfile/--ssl-keyfile`)
+    ssl_certfile: str | None = Field(None, alias="SSL_CERTFILE")
+    ssl_keyfile: str | None = Field(None, alias="SSL_KEYFILE")
+    # GraphQL query limits (see "Query limits" in README.md)
+    max_query_depth: int = Field(10, alias="MAX_QUERY_DEPTH")
+    max_query_aliases: int = Field(30, alias="MAX_ALIASES")
+    max_query_tokens: int = Field(2000, alias="MAX_QUERY_TOKENS")
+    max_query_cost: int = Field(5000, alias="MAX_QUERY_COST")
+    #: run every answer of the compiled read path through Strawberry too; fail on a difference
+    fast_path_verify: bool = Field(False, alias="FAST_PATH_VERIFY")
+
+    # --- parsing of environment strings (values given in code pass through unchanged) ---
+
+    @field_validator(
+        "db_echo",
+        "worker_listen_service_stream",
+        "crm_sync_runner",
+        "access_log",
+        "otel_enabled",
+        "fast_path_verify",
+        mode="before",
+    )
+    @classmethod
+    def _flag(cls, value: object) -> object:
+        return value.lower() in _TRUE if isinstance(value, str) else value
+
+    @field_validator("worker_streams", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(x.strip() for x in value.split(",") if x.strip())
+        return value
+
+    @field_validator("tenant_tiers", mode="before")
+    @classmethod
+    def _tenant_tiers(cls, value: object) -> object:
+        return _str_map(value) if isinstance(value, str) else value
+
+    @field_validator("tier_limits", mode="before")
+    @classmethod
+    def _tier_limits(cls, value: object) -> object:
+        # From the environment the limits are merged over the platform's defaults.
+        return {**DEFAULT_TIER_LIMITS, **_int_map(value)} if isinstance(value, str) else value
+
+    @field_validator("model_context_windows", mode="before")
+    @classmethod
+    def _model_context_windows(cls, value: object) -> object:
+        return _int_map(value) if isinstance(value, str) else value
+
+    @field_validator("default_context_tokens")
+    @classmethod
+    def _zero_is_unset(cls, value: int | None) -> int | None:
+        return value or None
+
+    @field_validator("search_language")
+    @classmethod
+    def _search_language(cls, value: str) -> str:
+        return _check_regconfig(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        return value.upper()
+
+    # --- construction ---
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        e = dict(os.environ if env is None else env)
-        redis_url = e.get("REDIS_URL") or None
-        return cls(
-            database_url=e.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            redis_url=redis_url,
-            broadcast_url=e.get("BROADCAST_URL") or redis_url,
-            nooble_env=e.get("NOOBLE_ENV") or "dev",
-            log_level=(e.get("LOG_LEVEL") or "INFO").upper(),
-            host=e.get("HOST") or "127.0.0.1",
-            port=_int(e, "PORT", 8000),
-            db_pool_size=_int(e, "DB_POOL_SIZE", 10),
-            db_max_overflow=_int(e, "DB_MAX_OVERFLOW", 10),
-            db_echo=(e.get("DB_ECHO") or "").lower() in {"1", "true", "yes"},
-            ws_keepalive_s=_float(e, "WS_KEEPALIVE_S", 15.0),
-            max_subscriptions_per_connection=_int(e, "WS_MAX_SUBSCRIPTIONS", 100),
-            subscriber_buffer=_int(e, "SUBSCRIBER_BUFFER", 1000),
-            worker_concurrency=_int(e, "WORKER_CONCURRENCY", 16),
-            worker_batch_size=_int(e, "WORKER_BATCH_SIZE", 64),
-            worker_claim_idle_ms=_int(e, "WORKER_CLAIM_IDLE_MS", 30_000),
-            worker_max_attempts=_int(e, "WORKER_MAX_ATTEMPTS", 5),
-            worker_listen_service_stream=(e.get("WORKER_SERVICE_STREAM") or "").lower()
-            in {"1", "true", "yes"},
-            default_tier=e.get("DEFAULT_TIER") or "free",
-            tenant_tiers=_str_map(e, "TENANT_TIERS"),
-            tier_limits={**DEFAULT_TIER_LIMITS, **_int_map(e, "CONTEXT_TIER_LIMITS")},
-            model_context_windows=_int_map(e, "MODEL_CONTEXT_WINDOWS"),
-            default_context_tokens=_int(e, "DEFAULT_CONTEXT_TOKENS", 0) or None,
-            search_language=search_language(e),
-            search_max_candidates=_int(e, "SEARCH_MAX_CANDIDATES", 1000),
-            crm_config_file=e.get("CRM_CONFIG_FILE") or None,
-            crm_sync_runner=(e.get("CRM_SYNC_RUNNER") or "true").lower() in {"1", "true", "yes"},
-            crm_sync_poll_s=_float(e, "CRM_SYNC_POLL_S", 1.0),
-            crm_sync_batch=_int(e, "CRM_SYNC_BATCH", 16),
-            crm_sync_max_attempts=_int(e, "CRM_SYNC_MAX_ATTEMPTS", 8),
-            crm_sync_backoff_s=_float(e, "CRM_SYNC_BACKOFF_S", 2.0),
-            crm_sync_backoff_max_s=_float(e, "CRM_SYNC_BACKOFF_MAX_S", 300.0),
-            crm_sync_lease_s=_float(e, "CRM_SYNC_LEASE_S", 60.0),
-            worker_streams=tuple(
-                x.strip() for x in (e.get("WORKER_STREAMS") or "").split(",") if x.strip()
-            ),
-            worker_consumer_name=e.get("WORKER_CONSUMER_NAME") or None,
-            worker_block_ms=_int(e, "WORKER_BLOCK_MS", 1000),
-            worker_retry_base_ms=_int(e, "WORKER_RETRY_BASE_MS", 200),
-            worker_retry_max_ms=_int(e, "WORKER_RETRY_MAX_MS", 5000),
-            worker_order_poll_ms=_int(e, "WORKER_ORDER_POLL_MS", 50),
-            worker_reply_ttl_s=_int(e, "WORKER_REPLY_TTL_S", 600),
-            worker_shutdown_grace_s=_float(e, "WORKER_SHUTDOWN_GRACE_S", 10.0),
-            max_query_depth=_int(e, "MAX_QUERY_DEPTH", 10),
-            max_query_aliases=_int(e, "MAX_ALIASES", 30),
-            max_query_tokens=_int(e, "MAX_QUERY_TOKENS", 2000),
-            max_query_cost=_int(e, "MAX_QUERY_COST", 5000),
-            fast_path_verify=(e.get("FAST_PATH_VERIFY") or "").lower() in {"1", "true", "yes"},
-        )
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # `Settings(...)` is what the caller passes plus the defaults, never the process
+        # environment: tests build many settings side by side. `from_env` reads it.
+        return (init_settings,)
 
-    def with_(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from `env` (only that mapping) or, without one, from `os.environ`.
+
+        A bad value raises `ValueError` naming the variable, e.g. `PORT: Input should be a
+        valid integer... (got 'abc')`."""
+        values = _MappingEnvSource(cls, os.environ if env is None else env)()
+        if values.get("BROADCAST_URL") is None and values.get("REDIS_URL") is not None:
+            values["BROADCAST_URL"] = values["REDIS_URL"]
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise ValueError(_describe(exc)) from None
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with `changes` (field names), validated like the constructor."""
+        return type(self)(**{**dict(self), **changes})
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}: {message} (got {error['input']!r})")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def search_language(env: Mapping[str, str] | None = None) -> str:
+    """The PostgreSQL text-search configuration (`SEARCH_LANGUAGE`), checked to be a plain name.
+
+    Read alone (not through `Settings.from_env`) by the migration that builds `search_vector`, so
+    an unrelated bad variable does not stop a migration."""
+    e = os.environ if env is None else env
+    value = e.get("SEARCH_LANGUAGE") or Settings.model_fields["search_language"].default
+    try:
+        return _check_regconfig(value)
+    except ValueError as exc:
+        raise ValueError(f"SEARCH_LANGUAGE {exc}, got {value!r}") from None

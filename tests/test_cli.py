@@ -110,3 +110,41 @@ def test_unknown_command_fails():
         timeout=60,
     )
     assert out.returncode != 0
+
+
+def test_version_and_help_show_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    from conversation_service import __version__
+    from conversation_service.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"conversation-service {__version__}"
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    help_text = capsys.readouterr().out
+    assert "env PORT, default 8000" in help_text
+    assert "env HOST, default 127.0.0.1" in help_text
+    assert "--ssl-certfile" in help_text
+
+
+def test_config_prints_every_setting_with_secrets_masked(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conversation_service.cli import main
+    from conversation_service.config import Settings
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:hunter2@db.internal/conv")
+    monkeypatch.setenv("REDIS_URL", "redis://:redispw@cache:6379/0")
+    monkeypatch.setenv("METRICS_TOKEN", "scrape-secret")
+    monkeypatch.setenv("PORT", "9001")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    lines = dict(line.split("=", 1) for line in out.splitlines())
+    assert set(lines) == {f.alias for f in Settings.model_fields.values()}
+    assert lines["PORT"] == "9001"
+    assert lines["DATABASE_URL"] == "postgresql://app:***@db.internal/conv"
+    assert lines["REDIS_URL"] == "redis://:***@cache:6379/0"
+    assert lines["METRICS_TOKEN"] == "***"
+    for secret in ("hunter2", "redispw", "scrape-secret"):
+        assert secret not in out

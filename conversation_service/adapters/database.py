@@ -20,6 +20,9 @@ from conversation_service.domain.events import Event, EventPublisher
 
 log = logging.getLogger(__name__)
 
+#: Plan every statement of the current transaction for its own parameter values (PostgreSQL).
+CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
+
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
@@ -191,8 +194,17 @@ class Database:
             await own.commit()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self, *, custom_plans: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection for reads. `custom_plans`: statements whose best plan depends on
+        the values (a word in most of a tenant's messages or in a handful) are planned for each
+        execution's values on PostgreSQL. Prepared statements are cached per connection and
+        PostgreSQL switches to a generic plan from the sixth execution; for full-text search
+        that generic plan read every match of the word (171 ms instead of 5 ms for a word in
+        68,000 of 100,000 messages). One `SET LOCAL` for the read's transaction, rolled back
+        with it when the connection returns to the pool."""
         async with self.engine.connect() as conn:
+            if custom_plans and conn.dialect.name == "postgresql":
+                await conn.exec_driver_sql(CUSTOM_PLANS)
             yield conn
 
     async def ping(self) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, literal_column, select
 
 from conversation_service.adapters.database import Database
 from conversation_service.config import Settings
@@ -35,6 +35,9 @@ C = conversations.c
 M = messages.c
 
 MAX_CONTEXT_MESSAGES = 1000
+#: Inlined (not a bind parameter): a generic plan with `role = $3` cannot use the partial index
+#: and scanned the whole conversation (10,000 rows for one system message).
+_SYSTEM: ColumnElement[str] = literal_column(f"'{MessageRole.SYSTEM.value}'")
 MAX_CONTEXT_TOKENS = 10_000_000
 
 #: Context windows (tokens) of common models; the longest matching prefix wins, so dated
@@ -181,14 +184,15 @@ async def build_context(
         )
         if last_seq is None:
             raise NotFound(f"conversation {conversation_id} not found")
-        # Pinned system messages (partial index on role = 'system').
+        # Pinned system messages, by the partial index on role = 'system': the role is a
+        # constant in the SQL text, so even a generic plan of the cached statement can use it.
         system_rows = (
             await conn.execute(
                 select(messages)
                 .where(
                     M.tenant_id == tenant_id,
                     M.conversation_id == conversation_id,
-                    M.role == MessageRole.SYSTEM.value,
+                    M.role == _SYSTEM,
                 )
                 .order_by(M.seq)
             )

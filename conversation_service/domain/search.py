@@ -165,22 +165,25 @@ async def search_messages(
     conds = _filters(tenant_id, q)
     if db.dialect == "postgresql":
         tsquery, rank, matches = _pg_parts(q)
-        # Rank at most the newest `_max_candidates` matches: ts_rank reads every candidate's
-        # tsvector, so a word found in most messages would otherwise cost O(matches).
+        # Rank at most the newest `_max_candidates` matches, ranked inside the candidate scan:
+        # ts_rank reads every candidate's tsvector, so a word found in most messages would
+        # otherwise cost O(matches), and one scan (no second lookup per candidate) keeps the
+        # whole statement bounded by the cap.
         candidates = (
-            select(M.id)
+            select(messages, rank.label("rank"))
             .where(*conds, matches)
             .order_by(M.created_at.desc())
             .limit(_max_candidates)
-            .scalar_subquery()
+            .subquery("candidates")
         )
-        conds.append(M.id.in_(candidates))
+        outer: list[ColumnElement[bool]] = []
         if cursor is not None:
-            conds.append(or_(rank < cursor[0], and_(rank == cursor[0], M.id > cursor[1])))
+            r, cid = candidates.c.rank, candidates.c.id
+            outer.append(or_(r < cursor[0], and_(r == cursor[0], cid > cursor[1])))
         page = (
-            select(messages, rank.label("rank"))
-            .where(*conds)
-            .order_by(rank.desc(), M.id)
+            select(candidates)
+            .where(*outer)
+            .order_by(candidates.c.rank.desc(), candidates.c.id)
             .limit(size + 1)
             .subquery()
         )
@@ -219,7 +222,8 @@ async def search_messages(
             .order_by(inner.c.rank.desc(), inner.c.id)
             .limit(size + 1)
         )
-    async with db.read() as conn:
+    # Custom plans: the best plan depends on how many messages hold the words (see Database.read).
+    async with db.read(custom_plans=True) as conn:
         rows = (await conn.execute(stmt)).all()
     hits = [
         SearchHit(MessageRecord.from_row(r), float(r.rank), r.snippet or "") for r in rows[:size]
@@ -237,7 +241,15 @@ async def count_search(db: Database, tenant_id: str, q: SearchQuery) -> int:
     conds = _filters(tenant_id, q)
     if db.dialect == "postgresql":
         conds.append(_pg_parts(q)[2])
-        capped = select(M.id).where(*conds).limit(_max_candidates).subquery()
+        # The ranking's candidates, in the same order: a plan that walks the time index stops
+        # after the cap, as the ranking's does.
+        capped = (
+            select(M.id)
+            .where(*conds)
+            .order_by(M.created_at.desc())
+            .limit(_max_candidates)
+            .subquery()
+        )
         stmt = select(func.count()).select_from(capped)
     else:
         stmt = (
@@ -251,5 +263,5 @@ async def count_search(db: Database, tenant_id: str, q: SearchQuery) -> int:
                 *conds,
             )
         )
-    async with db.read() as conn:
+    async with db.read(custom_plans=True) as conn:
         return int(await conn.scalar(stmt) or 0)

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from starlette.responses import HTMLResponse
 
 from conversation_service import __version__
+from conversation_service.rest.docs import swagger_page
 from conversation_service.rest.errors import install_error_handlers
 from conversation_service.rest.routes import conversations, messages, state
 
@@ -30,7 +32,7 @@ def create_rest_app(get_container: Callable[[], Container]) -> FastAPI:
         description="The `/api/v1` routes of the original FastAPI design, for legacy callers. "
         "New callers should use GraphQL at `/graphql`. Every route needs `X-Tenant-ID`.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served below with the vendored Swagger UI
         redoc_url=None,
         servers=[{"url": PREFIX}],
         root_path_in_servers=False,
@@ -42,4 +44,9 @@ def create_rest_app(get_container: Callable[[], Container]) -> FastAPI:
     install_error_handlers(app)
     for router in (conversations.router, messages.router, state.router):
         app.include_router(router)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        return swagger_page(request.scope.get("root_path", "") + "/openapi.json", app.title)
+
     return app

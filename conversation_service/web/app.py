@@ -8,16 +8,22 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from conversation_service.assets import ASSETS_PATH
 from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
 from conversation_service.crm_runner import start_configured_crm_sync_runner
+from conversation_service.observability.tracing import Tracing
 from conversation_service.rest import create_rest_app
 from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, metrics, readyz
+from conversation_service.web.ide import assets_app
+from conversation_service.web.request_id import RequestId
+from conversation_service.web.request_metrics import RequestMetrics
 from conversation_service.web.subscriptions import SubscriptionServer
 
 log = logging.getLogger(__name__)
@@ -45,6 +51,11 @@ def create_app(
     `with_worker` also runs the action worker in this process (see worker/).
     """
     settings = settings or (container.settings if container else Settings.from_env())
+    tracing = (
+        container.tracing
+        if container is not None
+        else Tracing.start(settings.otel_enabled, settings.otel_service_name)
+    )
     holder: dict[str, Container] = {}
     if container is not None:
         holder["c"] = container
@@ -55,7 +66,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = container is None
-        c = container or await build_container(settings)
+        c = container or await build_container(settings, tracing)
         holder["c"] = c
         app.state.container = c
         worker = None
@@ -84,9 +95,15 @@ def create_app(
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        Mount(ASSETS_PATH, app=assets_app()),
         Mount(REST_PREFIX, app=create_rest_app(get_container)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: _not_found},
+        middleware=[*tracing.middleware(), Middleware(RequestId), Middleware(RequestMetrics)],
+    )
     app.state.subscriptions = subscriptions
     app.state.fast_path = graphql_http.fast_path
     if container is not None:

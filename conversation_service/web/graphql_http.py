@@ -16,7 +16,6 @@ from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.exceptions import MissingQueryError
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -26,6 +25,8 @@ from conversation_service.schema import schema
 from conversation_service.schema.errors import shape_error
 from conversation_service.schema.fast_path import FastPath, is_parse_failure, prepare_async
 from conversation_service.schema.limits import limits_of
+from conversation_service.web.ide import graphiql_html
+from conversation_service.web.request_metrics import record_operation
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class GraphQLHTTP:
     def __init__(self, container_getter: Any) -> None:
         self._container = container_getter
         self.fast_path = FastPath()
-        self._ide = get_graphql_ide_html(graphql_ide="graphiql")
+        self._ide = graphiql_html()
 
     async def handle(self, request: Request) -> Response:
         if request.method == "GET" and _wants_ide(request):
@@ -114,6 +115,7 @@ class GraphQLHTTP:
                 else _respond(_error_body(problem), 400, media)
             )
         assert params is not None
+        record_operation(request.scope, params.get("operationName"))
         context = GraphQLContext(
             container=self._container(), raw_tenant_id=request.headers.get(TENANT_HEADER)
         )

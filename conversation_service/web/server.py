@@ -18,6 +18,12 @@ def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # Logging is configured once by the CLI (structlog formats uvicorn's loggers too).
+        log_config=None,
+        # One line per request costs ~10% of a small request's CPU; off unless asked for.
+        access_log=settings.access_log,
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
         # ~25 KiB per idle socket without per-message deflate (125 KiB with it).
         ws="websockets-sansio",
         ws_per_message_deflate=False,
