@@ -175,7 +175,7 @@ async def _seed(gql: GQL) -> str:
         'mutation($c: ID!) { updateConversationState(conversationId: $c, input: {key: "k", value: {v: 1}}) { version } }',
         {"c": cid},
     )
-    return cid
+    return str(cid)
 
 
 @pytest.mark.parametrize(("query", "variables"), QUERIES)
@@ -304,11 +304,11 @@ def test_fields_with_extensions_or_permissions_are_never_compiled() -> None:
 
     @strawberry.type
     class Q:
-        @strawberry.field(permission_classes=[Deny])
+        @strawberry.field(permission_classes=[Deny])  # type: ignore[untyped-decorator]
         def secret(self) -> str:
             return "s"
 
-        @strawberry.field(extensions=[Upper()])
+        @strawberry.field(extensions=[Upper()])  # type: ignore[untyped-decorator]
         def loud(self) -> str:
             return "l"
 

@@ -21,7 +21,7 @@ from tests.helpers import count_statements
 IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(EDGES)]
 
 
-def _limits(errors: Any) -> list[str]:
+def _limits(errors: Any) -> list[str | None]:
     """The limits named by a result's errors, shaped as every door shapes them."""
     return [shape_error(e).formatted.get("extensions", {}).get("limit") for e in errors or []]
 
