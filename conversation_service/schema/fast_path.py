@@ -31,8 +31,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -46,7 +45,6 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     GraphQLField,
     GraphQLList,
     GraphQLNonNull,
@@ -58,35 +56,28 @@ from graphql import (
     SelectionSetNode,
     get_operation_ast,
 )
-from graphql.error import GraphQLSyntaxError
 from graphql.execution.values import get_argument_values, get_directive_values, get_variable_values
 from graphql.type import GraphQLIncludeDirective, GraphQLSkipDirective
 from graphql.type.definition import is_leaf_type
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.arguments import convert_arguments
 
 from conversation_service.observability.metrics import FAST_PATH_FALLBACKS
 from conversation_service.resolvers.context import GraphQLContext
-from conversation_service.schema import DOCUMENT_CACHE_SIZE, schema
+from conversation_service.schema import schema
+from conversation_service.schema.documents import (  # `prepare`: also for the WebSocket door
+    prepare,
+    prepare_async,
+)
 from conversation_service.schema.limits import (
-    DEFAULT_LIMITS,
-    MAX_QUERY_TOKENS,
-    QueryLimits,
     limits_of,
     request_limit_errors,
-    tag_syntax_error,
-    validation_rules,
 )
 from conversation_service.schema.operation_name import operation_name_error
 
 log = logging.getLogger(__name__)
 
-#: The very functions (and LRU caches) Strawberry's ParserCache / ValidationCache use.
-_parse = ParserCache(maxsize=DOCUMENT_CACHE_SIZE).cached_parse_document
-_validate = ValidationCache(maxsize=DOCUMENT_CACHE_SIZE).cached_validate_document
 _REASON_CHARS = 200
-MAX_CACHED_CHARS = 100_000
 VERIFY_ROUNDS = 3
 
 
@@ -110,75 +101,6 @@ def unverified() -> Iterator[None]:
         yield
     finally:
         _verify_paused.reset(token)
-
-
-Prepared = DocumentNode | list[GraphQLError]
-
-
-class _PreparedCache:
-    """The outcome of parsing and validating each recent (document, limits), errors included
-    (the LRU caches below keep documents and validation results, not parse errors), so that
-    `prepare_async` can tell a cache hit, answered inline, from work for a thread."""
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self.entries: OrderedDict[tuple[str, QueryLimits], Prepared] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: tuple[str, QueryLimits]) -> Prepared | None:
-        with self.lock:
-            found = self.entries.get(key)
-            if found is not None:
-                self.entries.move_to_end(key)
-            return found
-
-    def put(self, key: tuple[str, QueryLimits], value: Prepared) -> None:
-        if len(key[0]) > MAX_CACHED_CHARS:
-            return  # a huge document is not kept (its parse is bounded by the token budget)
-        with self.lock:
-            self.entries[key] = value
-            while len(self.entries) > self.maxsize:
-                self.entries.popitem(last=False)
-
-
-_prepared = _PreparedCache(DOCUMENT_CACHE_SIZE)
-
-
-def prepare(query: str, limits: QueryLimits = DEFAULT_LIMITS) -> Prepared:
-    """Parse (token budget first) and validate with the schema's rules, through the schema's
-    caches: the document or its errors (shared with the WebSocket transport)."""
-    key = (query, limits)
-    found = _prepared.get(key)
-    if found is not None:
-        return found
-    try:
-        document: DocumentNode = _parse(query, max_tokens=limits.max_tokens)
-    except GraphQLError as exc:
-        result: Prepared = [tag_syntax_error(exc)]
-    else:
-        errors = _validate(schema._schema, document, validation_rules(limits))
-        result = list(errors) if errors else document
-    _prepared.put(key, result)
-    return result
-
-
-def is_parse_failure(prepared: Prepared) -> bool:
-    """The document could not be parsed (syntax, or over the token budget)."""
-    return isinstance(prepared, list) and any(
-        isinstance(e, GraphQLSyntaxError) or (e.extensions or {}).get("limit") == MAX_QUERY_TOKENS
-        for e in prepared
-    )
-
-
-async def prepare_async(query: str, limits: QueryLimits = DEFAULT_LIMITS) -> Prepared:
-    """`prepare`, with the work for a new document done in a thread: parsing and validating
-    the largest document the token budget lets through takes 5-40 ms of CPU (measured on a
-    loaded 2-core machine); in a thread the event loop gets the GIL back every switch
-    interval (5 ms) instead of waiting for the whole of it."""
-    found = _prepared.get((query, limits))
-    if found is not None:
-        return found
-    return await asyncio.to_thread(prepare, query, limits)
 
 
 @dataclass(frozen=True, slots=True)

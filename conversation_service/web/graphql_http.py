@@ -22,8 +22,9 @@ from strawberry.types.graphql import OperationType
 
 from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.schema import schema
+from conversation_service.schema.documents import is_parse_failure, prepare_async
 from conversation_service.schema.errors import shape_error
-from conversation_service.schema.fast_path import FastPath, is_parse_failure, prepare_async
+from conversation_service.schema.fast_path import FastPath
 from conversation_service.schema.limits import limits_of
 from conversation_service.web.ide import graphiql_html
 from conversation_service.web.request_metrics import record_operation

@@ -11,8 +11,9 @@ from conversation_service.bootstrap import Container
 from conversation_service.config import Settings
 from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.schema import schema
+from conversation_service.schema.documents import prepare
 from conversation_service.schema.errors import shape_error
-from conversation_service.schema.fast_path import FastPath, prepare
+from conversation_service.schema.fast_path import FastPath
 from conversation_service.schema.limits import QueryLimits, limits_of
 from tests.conftest import GQL
 from tests.graphql.limit_docs import EDGES, VARIABLE_COST, aliases, deep, tokens
