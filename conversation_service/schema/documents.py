@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
+from functools import lru_cache
 
 from graphql import DocumentNode, GraphQLError
 from graphql.error import GraphQLSyntaxError
 from strawberry.extensions import ParserCache, ValidationCache
 
+from conversation_service.config import Settings
 from conversation_service.schema import DOCUMENT_CACHE_SIZE, schema
 from conversation_service.schema.limits import (
-    DEFAULT_LIMITS,
     MAX_QUERY_TOKENS,
     QueryLimits,
     tag_syntax_error,
@@ -61,9 +62,10 @@ class _PreparedCache:
 _prepared = _PreparedCache(DOCUMENT_CACHE_SIZE)
 
 
-def prepare(query: str, limits: QueryLimits = DEFAULT_LIMITS) -> Prepared:
+def prepare(query: str, limits: QueryLimits | None = None) -> Prepared:
     """Parse (token budget first) and validate with the schema's rules, through the schema's
     caches: the document or its errors (shared with the WebSocket transport)."""
+    limits = limits or environment_limits()
     key = (query, limits)
     found = _prepared.get(key)
     if found is not None:
@@ -87,12 +89,20 @@ def is_parse_failure(prepared: Prepared) -> bool:
     )
 
 
-async def prepare_async(query: str, limits: QueryLimits = DEFAULT_LIMITS) -> Prepared:
+async def prepare_async(query: str, limits: QueryLimits | None = None) -> Prepared:
     """`prepare`, with the work for a new document done in a thread: parsing and validating
     the largest document the token budget lets through takes 5-40 ms of CPU (measured on a
     loaded 2-core machine); in a thread the event loop gets the GIL back every switch
     interval (5 ms) instead of waiting for the whole of it."""
+    limits = limits or environment_limits()
     found = _prepared.get((query, limits))
     if found is not None:
         return found
     return await asyncio.to_thread(prepare, query, limits)
+
+
+@lru_cache(maxsize=1)
+def environment_limits() -> QueryLimits:
+    """The limits of this process's environment, for callers without a request context (the
+    WebSocket door's first check); doors with one pass `limits_of(context)`."""
+    return QueryLimits.of(Settings.from_env())
