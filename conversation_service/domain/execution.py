@@ -32,6 +32,11 @@ def normalize_execution(execution: dict[str, Any] | None, field: str) -> dict[st
             raise ValidationFailed(f"{field}.{name} must be a string", field=f"{field}.{name}")
     prompt, completion = execution.get("prompt_tokens"), execution.get("completion_tokens")
     if execution.get("total_tokens") is None and prompt is not None and completion is not None:
+        if prompt + completion > v.MAX_INT:  # the total must fit where the others fit
+            raise ValidationFailed(
+                f"{field}.prompt_tokens + {field}.completion_tokens must be at most {v.MAX_INT}",
+                field=f"{field}.total_tokens",
+            )
         execution = {**execution, "total_tokens": prompt + completion}
     return execution
 

@@ -124,6 +124,7 @@ def validate_source(s: Any, field: str) -> None:
     score = s.get("score")
     if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
         raise ValidationFailed(f"{field}.score must be a number", field=f"{field}.score")
+    v.finite(score, f"{field}.score")
     if s.get("metadata") is not None:
         v.json_object(s["metadata"], f"{field}.metadata")
     if len(s["document_id"]) > v.MAX_ID_CHARS:

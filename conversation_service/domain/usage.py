@@ -2,9 +2,11 @@
 
 An agent's usage is that of the conversations it runs (`Conversation.agentId`), counting the
 messages created in the period: `conversations` is how many of them had a message then,
-`promptTokens` / `completionTokens` sum what the executions reported, and `totalTokens` sums
-each message's usage tokens (the execution's total when reported, else its token count: the
-same figure `Conversation.totalTokens` adds up).
+`promptTokens` / `completionTokens` sum what the executions reported and `totalTokens` is their
+sum (what the agent's executions cost; it used to add message token counts in, which made it
+larger than prompt + completion). `contentTokens` sums the messages' own token counts, and
+`conversationTokens` what `Conversation.totalTokens` adds up for these messages (the
+execution's total when reported, else the message's token count).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class AgentUsageRecord:
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    content_tokens: int
+    conversation_tokens: int
 
 
 async def agent_usage(
@@ -60,6 +64,7 @@ async def agent_usage(
             func.coalesce(func.sum(prompt), 0),
             func.coalesce(func.sum(completion), 0),
             func.coalesce(func.sum(usage), 0),
+            func.coalesce(func.sum(M.token_count), 0),
         )
         .select_from(conversations.join(messages, join))
         .where(*conds)
@@ -72,5 +77,7 @@ async def agent_usage(
         messages=int(row[1]),
         prompt_tokens=int(row[2]),
         completion_tokens=int(row[3]),
-        total_tokens=int(row[4]),
+        total_tokens=int(row[2]) + int(row[3]),
+        content_tokens=int(row[5]),
+        conversation_tokens=int(row[4]),
     )

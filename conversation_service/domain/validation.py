@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from datetime import UTC, datetime
@@ -20,6 +21,8 @@ MAX_TITLE_CHARS = 500
 MAX_CONTENT_TYPE_CHARS = 64
 MAX_STATE_KEY_CHARS = 255
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
+#: Largest count one input field accepts (token counts, durations, versions): GraphQL's `Int` is
+#: a signed 32-bit integer, so every door accepts what every door can answer.
 MAX_INT = 2**31 - 1
 MAX_PARTICIPANTS = 100
 MAX_SOURCES = 100
@@ -107,6 +110,35 @@ def json_document(value: Any, field: str, *, max_bytes: int = MAX_JSON_BYTES) ->
         raise ValidationFailed(f"{field} must be at most {max_bytes} bytes as JSON", field=field)
     if b"\\u0000" in encoded:
         raise ValidationFailed(f"{field} must not contain NUL characters", field=field)
+    # orjson writes inf and nan as null: without this check they would be stored as null.
+    # Only documents that serialise to a `null` somewhere can hold one, so most skip the walk.
+    if b"null" in encoded and _holds_non_finite(value):
+        raise ValidationFailed(f"{field} must not contain infinite or NaN numbers", field=field)
+    return value
+
+
+def _holds_non_finite(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def finite(value: float | None, field: str) -> float | None:
+    """A float input (GraphQL `Float`, JSON number) that can be stored and read back as sent."""
+    try:
+        finite_value = value is None or math.isfinite(value)
+    except OverflowError:  # an integer beyond float range
+        finite_value = False
+    if not finite_value:
+        raise ValidationFailed(f"{field} must be a finite number", field=field)
     return value
 
 

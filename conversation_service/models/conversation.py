@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKeyConstraint, Index, Integer, String, text
+from sqlalchemy import BigInteger, Column, ForeignKeyConstraint, Index, Integer, String, text
 from sqlmodel import Field, SQLModel
 
 from conversation_service.models.types import JSONType, UTCDateTime
+
+#: A sum of per-message counts (each up to 2^31-1): 64-bit. SQLite's INTEGER already is.
+Counter64 = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Conversation(SQLModel, table=True):
@@ -40,7 +43,7 @@ class Conversation(SQLModel, table=True):
         default=0, sa_column=Column(Integer, nullable=False, server_default=text("0"))
     )
     total_tokens: int = Field(
-        default=0, sa_column=Column(Integer, nullable=False, server_default=text("0"))
+        default=0, sa_column=Column(Counter64, nullable=False, server_default=text("0"))
     )
     last_seq: int = Field(
         default=0, sa_column=Column(Integer, nullable=False, server_default=text("0"))

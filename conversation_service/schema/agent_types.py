@@ -11,7 +11,7 @@ from conversation_service.domain.search import SearchResult
 from conversation_service.domain.sources import SourcedMessages, source_cursor
 from conversation_service.domain.usage import AgentUsageRecord
 from conversation_service.resolvers.loaders import load_conversation
-from conversation_service.schema.scalars import JSON
+from conversation_service.schema.scalars import JSON, saturated_int
 from conversation_service.schema.types import Message, MessageConnection, PageInfo
 
 
@@ -56,17 +56,25 @@ class AgentUsage:
     messages: int
     prompt_tokens: int
     completion_tokens: int
-    total_tokens: int
+    total_tokens: int = strawberry.field(description="promptTokens + completionTokens")
+    content_tokens: int = strawberry.field(description="sum of the messages' tokenCount")
+    conversation_tokens: int = strawberry.field(
+        description="what these messages add to their conversations' totalTokens (the "
+        "execution's total when reported, else the token count)"
+    )
 
     @classmethod
     def from_record(cls, r: AgentUsageRecord) -> AgentUsage:
+        """Sums of 32-bit counts: saturated at GraphQL's Int bound, like Conversation's."""
         return cls(
             agent_id=r.agent_id,
             conversations=r.conversations,
             messages=r.messages,
-            prompt_tokens=r.prompt_tokens,
-            completion_tokens=r.completion_tokens,
-            total_tokens=r.total_tokens,
+            prompt_tokens=saturated_int(r.prompt_tokens),
+            completion_tokens=saturated_int(r.completion_tokens),
+            total_tokens=saturated_int(r.total_tokens),
+            content_tokens=saturated_int(r.content_tokens),
+            conversation_tokens=saturated_int(r.conversation_tokens),
         )
 
 

@@ -13,7 +13,7 @@ from conversation_service.domain.pagination import conversation_cursor, message_
 from conversation_service.domain.records import ConversationRecord, MessageRecord, StateRecord
 from conversation_service.resolvers.loaders import load_conversation, load_messages, load_state
 from conversation_service.schema import enums  # noqa: F401  (registers the enums)
-from conversation_service.schema.scalars import JSON
+from conversation_service.schema.scalars import JSON, saturated_int
 
 if TYPE_CHECKING:
     from conversation_service.domain.conversations import ConversationSlice
@@ -29,15 +29,25 @@ class PageInfo:
     end_cursor: str | None
 
 
-@strawberry.type
+@strawberry.type(
+    description="A participant of one conversation. `id` is unique across conversations, so "
+    "client caches (Apollo, urql) keep each conversation's participant apart; the "
+    "participant's own id (a user's or agent's id) is `participantId`."
+)
 class Participant:
-    id: str
+    id: str = strawberry.field(
+        description="`<conversationId>:<participantId>`: this participant in this conversation "
+        "(a cache key; read `participantId` for the user's or agent's id)."
+    )
+    participant_id: str = strawberry.field(
+        description="The participant's own id, as given in ParticipantInput.id."
+    )
     kind: str
     display_name: str | None
     joined_at: datetime | None
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Participant:
+    def from_dict(cls, d: dict[str, Any], conversation_id: str) -> Participant:
         joined = d.get("joined_at")
         if isinstance(joined, str):
             try:
@@ -47,14 +57,17 @@ class Participant:
         else:
             joined_at = joined
         return cls(
-            id=d["id"],
+            id=f"{conversation_id}:{d['id']}",
+            participant_id=d["id"],
             kind=d.get("kind") or "user",
             display_name=d.get("display_name"),
             joined_at=joined_at,
         )
 
 
-@strawberry.type
+@strawberry.type(
+    description="A value (no `id`): cached as part of its message, which never changes."
+)
 class MessageSource:
     document_id: str
     title: str | None
@@ -76,7 +89,7 @@ class MessageSource:
         )
 
 
-@strawberry.type
+@strawberry.type(description="A value (no `id`): cached as part of its message.")
 class AgentExecution:
     execution_id: str | None
     mode: str | None
@@ -103,6 +116,10 @@ class AgentExecution:
 
 @strawberry.type
 class StateEntry:
+    id: strawberry.ID = strawberry.field(
+        description="`<conversationId>:<key>`: a client cache key; every version of the entry "
+        "has it, so `stateChanged` updates what `Conversation.state` showed."
+    )
     conversation_id: strawberry.ID
     key: str
     value: JSON | None
@@ -114,6 +131,7 @@ class StateEntry:
     @classmethod
     def from_record(cls, r: StateRecord) -> StateEntry:
         return cls(
+            id=strawberry.ID(f"{r.conversation_id}:{r.key}"),
             conversation_id=strawberry.ID(r.conversation_id),
             key=r.key,
             value=r.value,
@@ -126,6 +144,10 @@ class StateEntry:
 
 @strawberry.type(description="Where the conversation stands with the tenant's CRM.")
 class CrmSync:
+    id: strawberry.ID = strawberry.field(
+        description="The conversation's id (one sync state per conversation): a client cache "
+        "key, so `syncConversationToCrm` updates `Conversation.crmSync`."
+    )
     status: str = strawberry.field(description="NONE, PENDING, SYNCED or FAILED")
     last_synced_seq: int | None
     synced_at: datetime | None
@@ -137,6 +159,7 @@ class CrmSync:
     @classmethod
     def from_record(cls, r: CrmSyncRecord) -> CrmSync:
         return cls(
+            id=strawberry.ID(r.conversation_id),
             status=r.status.value.upper(),
             last_synced_seq=r.last_synced_seq,
             synced_at=r.synced_at,
@@ -251,7 +274,10 @@ class Conversation:
     customer_info: JSON | None
     crm_references: JSON
     message_count: int
-    total_tokens: int
+    total_tokens: int = strawberry.field(
+        description="Sum of the messages' usage tokens (the execution's total, else the token "
+        "count); saturates at 2147483647, GraphQL's Int bound (REST answers the exact sum)."
+    )
     last_message_at: datetime | None
     last_seq: int = strawberry.field(description="seq of the newest message, 0 when none")
     created_at: datetime
@@ -261,7 +287,7 @@ class Conversation:
 
     @strawberry.field
     def participants(self) -> list[Participant]:
-        return [Participant.from_dict(p) for p in self.record.participants]
+        return [Participant.from_dict(p, self.record.id) for p in self.record.participants]
 
     @strawberry.field(
         description="Messages in seq order: first/after forward, last/before backward, "
@@ -324,7 +350,7 @@ class Conversation:
             customer_info=r.customer_info,
             crm_references=r.crm_references,
             message_count=r.message_count,
-            total_tokens=r.total_tokens,
+            total_tokens=saturated_int(r.total_tokens),
             last_message_at=r.last_message_at,
             last_seq=r.last_seq,
             created_at=r.created_at,

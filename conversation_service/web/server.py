@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from types import FrameType
 
 import uvicorn
 from starlette.applications import Starlette
 
 from conversation_service.config import Settings
+from conversation_service.runtime import CollectAfterLargeBodies, tune_gc
 
 
 def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
@@ -63,18 +63,8 @@ class Server(uvicorn.Server):
         self._stopping = loop.create_task(stop())
 
 
-def tune_gc() -> None:
-    """Move start-up objects out of the collector's sight (gc.freeze) and collect young objects
-    less often. A nested read allocates thousands of short-lived objects; with the default
-    thresholds a quarter of its time went to collections. Measured with `make bench` (10
-    clients, 20 x 20 nested read): thresholds (5k, 10, 10) 92 req/s, p95 128 ms, p99 250 ms;
-    (50k, 20, 20) 110 req/s, p95 104 ms, p99 390 ms (rarer but longer young collections).
-    Throughput and p95 win; the p99 cost is noted in README.md."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
-
-
 def serve(app: Starlette, settings: Settings) -> None:
     tune_gc()
-    Server(uvicorn_config(app, settings), app).run()
+    config = uvicorn_config(app, settings)
+    config.app = CollectAfterLargeBodies(app)  # bounds what a burst of large bodies holds
+    Server(config, app).run()

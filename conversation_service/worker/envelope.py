@@ -6,6 +6,7 @@ never gets rejected for a field this service does not know yet.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -112,7 +113,7 @@ def parse_entry(fields: dict[bytes, bytes]) -> DomainAction:
     try:
         decoded = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise MalformedEntry("'data' is not JSON") from None
+        decoded = _python_json(raw)
     if not isinstance(decoded, dict):
         raise MalformedEntry("'data' is not a JSON object")
     try:
@@ -123,6 +124,16 @@ def parse_entry(fields: dict[bytes, bytes]) -> DomainAction:
     if action.data is None:
         raise MalformedEntry("invalid DomainAction: data", decoded)
     return action
+
+
+def _python_json(raw: bytes) -> Any:
+    """Python senders' `json.dumps` writes inf and nan as `Infinity` / `NaN`, which orjson
+    refuses. Read them (only on this failure path) so the action is answered: the domain then
+    refuses the non-finite numbers with VALIDATION_ERROR instead of a silent dead letter."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise MalformedEntry("'data' is not JSON") from None
 
 
 def dumps(model: BaseModel) -> bytes:

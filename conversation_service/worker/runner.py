@@ -47,7 +47,7 @@ async def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT, then finish in-flight work (see Worker.stop)."""
     from conversation_service.bootstrap import build_container
     from conversation_service.crm_runner import start_configured_crm_sync_runner
-    from conversation_service.web.server import tune_gc
+    from conversation_service.runtime import tune_gc
 
     if not settings.redis_url:
         raise SystemExit("conversation-service worker needs REDIS_URL")

@@ -38,10 +38,13 @@ async def test_usage_sums_per_agent_and_per_conversation(db, tenant) -> None:
     assert (await get_conversation(db, tenant, c2)).total_tokens == 60 + 7
     u = await agent_usage(db, tenant, "a1")
     assert (u.conversations, u.messages) == (2, 4)
-    assert (u.prompt_tokens, u.completion_tokens, u.total_tokens) == (150, 25, 2 + 120 + 60 + 7)
-    assert u.total_tokens == conv1.total_tokens + 67
+    assert (u.prompt_tokens, u.completion_tokens, u.total_tokens) == (150, 25, 150 + 25)
+    assert u.conversation_tokens == 2 + 120 + 60 + 7
+    assert u.conversation_tokens == conv1.total_tokens + 67
+    assert u.content_tokens == 2 + 1 + 4 + 7
     none = await agent_usage(db, tenant, "nobody")
     assert (none.conversations, none.messages, none.total_tokens) == (0, 0, 0)
+    assert (none.content_tokens, none.conversation_tokens) == (0, 0)
     assert (await agent_usage(db, "t-x-" + tenant, "a1")).messages == 0
 
 
@@ -66,3 +69,15 @@ async def test_bad_execution_is_rejected(db, tenant) -> None:
         await add(db, tenant, c, msg("assistant", "x", execution={"prompt_tokens": -1}))
     assert e.value.field == "execution.prompt_tokens"
     assert (await get_conversation(db, tenant, c)).message_count == 0
+
+
+async def test_usage_total_is_prompt_plus_completion(db, tenant) -> None:
+    """Regression: long user messages (token counts, no execution) inflated totalTokens far
+    beyond promptTokens + completionTokens."""
+    c = await conversation(db, tenant, agent_id="rag")
+    await add(db, tenant, c, msg("user", "q", tokens=5_000))
+    await add(db, tenant, c, msg("assistant", "a", tokens=152, execution=turn(260, 40)))
+    u = await agent_usage(db, tenant, "rag")
+    assert (u.prompt_tokens, u.completion_tokens, u.total_tokens) == (260, 40, 300)
+    assert u.content_tokens == 5_152
+    assert u.conversation_tokens == (await get_conversation(db, tenant, c)).total_tokens == 5_300

@@ -7,7 +7,7 @@ from typing import Any
 from tests.conftest import GQL
 
 CONV_FIELDS = """id tenantId userId agentId sessionId title status tags metadata
-  participants { id kind displayName joinedAt } customerInfo crmReferences
+  participants { id participantId kind displayName joinedAt } customerInfo crmReferences
   messageCount totalTokens lastMessageAt lastSeq createdAt updatedAt version"""
 MSG_FIELDS = """id conversationId seq role content contentType senderId agentId modelUsed
   tokenCount processingTimeMs metadata clientMessageId createdAt toolCalls toolCallId

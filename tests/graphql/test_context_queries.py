@@ -113,7 +113,8 @@ async def test_sources_usage_and_search_over_graphql(gql: GQL) -> None:
     assert conn["pageInfo"]["endCursor"] == conn["edges"][0]["cursor"]
     usage = await gql.ok(
         """query { agentUsage(agentId: "rag-agent") {
-             agentId conversations messages promptTokens completionTokens totalTokens } }"""
+             agentId conversations messages promptTokens completionTokens totalTokens
+             contentTokens conversationTokens } }"""
     )
     u = usage["agentUsage"]
     assert (u["conversations"], u["messages"], u["promptTokens"], u["completionTokens"]) == (
@@ -123,7 +124,9 @@ async def test_sources_usage_and_search_over_graphql(gql: GQL) -> None:
         40,
     )
     conv = await gql.ok("query($id: ID!) { conversation(id: $id) { totalTokens } }", {"id": cid})
-    assert u["totalTokens"] == conv["conversation"]["totalTokens"]
+    assert u["conversationTokens"] == conv["conversation"]["totalTokens"]
+    assert u["totalTokens"] == u["promptTokens"] + u["completionTokens"] == 340
+    assert u["contentTokens"] > 0
     found = await gql.ok(
         """query { searchMessages(query: "devoluciones", first: 5) {
              totalCount pageInfo { hasNextPage }

@@ -84,18 +84,22 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
     (
         """query($c: ID!) { conversation(id: $c) { tenantId agentId sessionId customerInfo
              crmReferences updatedAt customer
-             crmSync { status lastSyncedSeq syncedAt attempts error }
+             crmSync { id status lastSyncedSeq syncedAt attempts error }
+             participants { participantId }
              messages(first: 5) { nodes { id conversationId contentType senderId agentId modelUsed
                processingTimeMs metadata clientMessageId sources { title url snippet }
                execution { executionId mode iterations executionTimeMs promptTokens completionTokens } } }
-             state { conversationId updatedAt } } }""",
+             state { id conversationId updatedAt } } }""",
         {},
     ),
     (
         "query($c: ID!) { conversationContext(conversationId: $c) { conversationId oversizedMessageIds customer } }",
         {},
     ),
-    ('{ agentUsage(agentId: "agent-1") { agentId promptTokens completionTokens } }', {}),
+    (
+        '{ agentUsage(agentId: "agent-1") { agentId promptTokens completionTokens contentTokens conversationTokens } }',
+        {},
+    ),
     (
         '{ searchMessages(query: "hello") { pageInfo { hasNextPage endCursor } edges { cursor } } }',
         {},

@@ -45,8 +45,15 @@ async def test_create_conversation_full_shape(gql: GQL, tenant):
     assert conv["status"] == "TRANSFERRED"
     assert conv["tags"] == ["x", "y"]
     assert conv["metadata"] == {"channel": "web", "n": [1, 2]}
+    # `id` is this participant in this conversation (a cache key); the user's id is participantId.
     assert conv["participants"] == [
-        {"id": "u1", "kind": "user", "displayName": "Ana", "joinedAt": "2024-01-02T03:04:05+00:00"}
+        {
+            "id": f"{conv['id']}:u1",
+            "participantId": "u1",
+            "kind": "user",
+            "displayName": "Ana",
+            "joinedAt": "2024-01-02T03:04:05+00:00",
+        }
     ]
     assert conv["customerInfo"] == {"email": "a@b.c"}
     assert conv["crmReferences"] == {"customer_id": "c-1"}

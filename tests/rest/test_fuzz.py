@@ -1,6 +1,10 @@
 """Property-based fuzzing of the REST shim from its own OpenAPI document: no input gives a 5xx,
 and documented inputs get documented responses.
 
+`test_schemathesis_all_checks` runs the schemathesis command line with every check (schema-valid
+data accepted, schema-violating data rejected, `Allow` on 405s, headers, stateful links...)
+against a real uvicorn server: every limit the service enforces must be in the document.
+
 Schemathesis generates the cases (valid and invalid, against random ids and against a real
 conversation of the test's tenant); they are sent through the real app on the test's event loop,
 so both backends are fuzzed with the shared `container`. Hypothesis runs in a worker thread and
@@ -11,10 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
+import uvicorn
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -25,6 +33,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from conversation_service.bootstrap import Container
+from conversation_service.web.app import create_app
+from conversation_service.web.server import uvicorn_config
+from tests.realtime.conftest import free_port
 from tests.rest.conftest import Rest
 
 EXAMPLES = int(os.environ.get("REST_FUZZ_EXAMPLES", "150"))  # raise it for a deeper local run
@@ -98,3 +110,55 @@ async def test_fuzz_never_a_server_error(rest: Rest, client: httpx.AsyncClient) 
     # The run reached the domain, not only the validators.
     assert statuses.get(422, 0) > 0
     assert sum(n for s, n in statuses.items() if s < 300) > 0, statuses
+
+
+CLI_EXAMPLES = int(os.environ.get("REST_FUZZ_CLI_EXAMPLES", "10"))
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
+
+
+@pytest.mark.parametrize("container", ["postgresql"], indirect=True)  # ~40 s a backend
+async def test_schemathesis_all_checks(container: Container, tenant: str, tmp_path: Path) -> None:
+    port = free_port()
+    config = uvicorn_config(
+        create_app(container=container),
+        container.settings.with_(port=port, host="127.0.0.1", log_level="WARNING"),
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                await asyncio.sleep(0.01)
+        base = f"http://127.0.0.1:{port}/api/v1"
+        cli = Path(sys.executable).with_name("schemathesis")
+        proc = await asyncio.create_subprocess_exec(
+            str(cli),
+            "run",
+            f"{base}/openapi.json",
+            "--url",
+            base,
+            "--checks",
+            "all",
+            "--header",
+            f"X-Tenant-ID: {tenant}",
+            "--max-examples",
+            str(CLI_EXAMPLES),
+            "--workers",
+            "1",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--continue-on-failure",
+            "--no-color",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
+            cwd=tmp_path,  # its report directory
+        )
+        async with asyncio.timeout(300):
+            out, _ = await proc.communicate()
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+    report = out.decode(errors="replace")
+    assert proc.returncode == 0, report[-20_000:]
+    assert "Tested: 7" in report, report[-5_000:]

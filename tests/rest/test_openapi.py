@@ -35,6 +35,7 @@ async def test_openapi_document_is_complete(client: httpx.AsyncClient) -> None:
     assert listing["page"] == {
         "type": "integer",
         "exclusiveMinimum": 0,
+        "maximum": 2147483647,
         "default": 1,
         "title": "Page",
     }

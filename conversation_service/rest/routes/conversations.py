@@ -12,15 +12,19 @@ from conversation_service.domain import conversations as domain
 from conversation_service.domain.commands import ConversationQuery
 from conversation_service.domain.enums import ConversationStatus
 from conversation_service.domain.pagination import ConversationPage
+from conversation_service.domain.validation import MAX_INT
 from conversation_service.rest.dependencies import ContainerDep, ConversationId, Tenant
 from conversation_service.rest.models import (
     ConversationListResponse,
     ConversationResponse,
     CreateConversationRequest,
+    Tag,
     UtcDateTime,
+    identifier_query,
+    tags_query,
 )
 from conversation_service.rest.responses import OrjsonRoute, json_response
-from conversation_service.rest.routes.common import NOT_FOUND
+from conversation_service.rest.routes.common import NOT_FOUND, REPLAYED
 from conversation_service.serializers import conversation_json
 
 router = APIRouter(route_class=OrjsonRoute, tags=["conversations"])
@@ -30,6 +34,7 @@ router = APIRouter(route_class=OrjsonRoute, tags=["conversations"])
     "/conversations",
     status_code=201,
     response_model=ConversationResponse,
+    responses=REPLAYED,
     summary="Create a conversation",
 )
 async def create_conversation(
@@ -64,19 +69,18 @@ async def get_conversation(
 async def list_conversations(
     tenant: Tenant,
     container: ContainerDep,
-    user_id: Annotated[str | None, Query()] = None,
-    agent_id: Annotated[str | None, Query()] = None,
+    user_id: Annotated[str | None, identifier_query()] = None,
+    agent_id: Annotated[str | None, identifier_query()] = None,
     status: Annotated[ConversationStatus | None, Query()] = None,
     from_date: Annotated[
         UtcDateTime | None, Query(description="created_at >= from_date (ISO-8601; naive is UTC)")
     ] = None,
     to_date: Annotated[
-        UtcDateTime | None, Query(description="created_at <= to_date (ISO-8601; naive is UTC)")
+        UtcDateTime | None,
+        Query(description="created_at <= to_date (ISO-8601; naive is UTC); not before from_date"),
     ] = None,
-    tags: Annotated[
-        list[str] | None, Query(description="Repeat (`?tags=a&tags=b`): conversations with all.")
-    ] = None,
-    page: Annotated[int, Query(gt=0)] = 1,
+    tags: Annotated[list[Tag] | None, tags_query()] = None,
+    page: Annotated[int, Query(gt=0, le=MAX_INT)] = 1,
     page_size: Annotated[int, Query(gt=0, le=100)] = 20,
 ) -> Response:
     """Newest first, by page number."""

@@ -17,7 +17,7 @@ from conversation_service.rest.models import (
     UtcDateTime,
 )
 from conversation_service.rest.responses import OrjsonRoute, json_response
-from conversation_service.rest.routes.common import NOT_FOUND
+from conversation_service.rest.routes.common import NOT_FOUND, REPLAYED
 from conversation_service.serializers import message_json
 
 router = APIRouter(route_class=OrjsonRoute, tags=["messages"])
@@ -27,7 +27,7 @@ router = APIRouter(route_class=OrjsonRoute, tags=["messages"])
     "/conversations/{conversation_id}/messages",
     status_code=201,
     response_model=MessageResponse,
-    responses=NOT_FOUND,
+    responses={**REPLAYED, **NOT_FOUND},
     summary="Add a message",
 )
 async def add_message(
