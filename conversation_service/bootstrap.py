@@ -10,6 +10,7 @@ from conversation_service.adapters.broadcast import MemoryBroadcast
 from conversation_service.adapters.crm import CrmService, attach, load_crm_directory
 from conversation_service.adapters.database import Database, create_engine
 from conversation_service.adapters.events import BroadcastPublisher
+from conversation_service.adapters.rate_limits import RateLimiter
 from conversation_service.config import Settings
 from conversation_service.observability.tracing import Tracing
 
@@ -24,6 +25,7 @@ class Container:
     redis: Any = None
     crm: CrmService | None = None
     tracing: Tracing = field(default_factory=Tracing)
+    rate_limiter: RateLimiter | None = None
 
     async def close(self) -> None:
         if self.crm is not None:
@@ -39,8 +41,10 @@ def make_broadcast(settings: Settings) -> Any:
     if settings.broadcast_url:
         from conversation_service.adapters.redis_broadcast import RedisBroadcast
 
-        return RedisBroadcast(settings.broadcast_url, buffer=settings.subscriber_buffer)
-    return MemoryBroadcast(buffer=settings.subscriber_buffer)
+        return RedisBroadcast(
+            settings.broadcast_url, settings.subscriber_buffer, settings.ws_max_buffer_bytes
+        )
+    return MemoryBroadcast(settings.subscriber_buffer, settings.ws_max_buffer_bytes)
 
 
 async def build_container(settings: Settings, tracing: Tracing | None = None) -> Container:
@@ -64,5 +68,18 @@ async def build_container(settings: Settings, tracing: Tracing | None = None) ->
     )
     attach(db, crm)  # domain functions that get only `db` reach the CRM through it
     return Container(
-        settings=settings, db=db, broadcast=broadcast, redis=redis, crm=crm, tracing=tracing
+        settings=settings,
+        db=db,
+        broadcast=broadcast,
+        redis=redis,
+        crm=crm,
+        tracing=tracing,
+        rate_limiter=make_rate_limiter(settings, redis),
+    )
+
+
+def make_rate_limiter(settings: Settings, redis: Any = None) -> RateLimiter:
+    """On the container's Redis pool when `REDIS_URL` is set (one count for all instances)."""
+    return RateLimiter(
+        settings.rate_limit, settings.tenant_limits, redis=redis, redis_url=settings.redis_url
     )

@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
+from limits import parse as parse_rate_limit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -43,6 +44,15 @@ def _check_regconfig(value: str) -> str:
     value = value.strip()
     if not _REGCONFIG_RE.match(value):
         raise ValueError("must be a text search configuration name")
+    return value
+
+
+def _check_rate_limit(value: str) -> str:
+    """`limits`' string syntax: `100/second`, `1000 per minute`."""
+    try:
+        parse_rate_limit(value)
+    except ValueError:
+        raise ValueError("must be a rate limit such as '100/second'") from None
     return value
 
 
@@ -115,6 +125,10 @@ class Settings(BaseSettings):
     ws_keepalive_s: float = Field(15.0, alias="WS_KEEPALIVE_S")
     max_subscriptions_per_connection: int = Field(100, alias="WS_MAX_SUBSCRIPTIONS")
     subscriber_buffer: int = Field(1000, alias="SUBSCRIBER_BUFFER")
+    ws_max_buffer_bytes: int = Field(4_194_304, alias="WS_MAX_BUFFER_BYTES")
+    ws_max_connections_per_tenant: int = Field(1000, alias="WS_MAX_CONNECTIONS_PER_TENANT")
+    ws_max_subscriptions_per_tenant: int = Field(10_000, alias="WS_MAX_SUBSCRIPTIONS_PER_TENANT")
+    ws_allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field((), alias="WS_ALLOWED_ORIGINS")
     # Worker
     worker_streams: Annotated[tuple[str, ...], NoDecode] = Field((), alias="WORKER_STREAMS")
     worker_concurrency: int = Field(16, alias="WORKER_CONCURRENCY")
@@ -153,6 +167,11 @@ class Settings(BaseSettings):
     worker_order_poll_ms: int = Field(50, alias="WORKER_ORDER_POLL_MS")
     worker_reply_ttl_s: int = Field(600, alias="WORKER_REPLY_TTL_S")
     worker_shutdown_grace_s: float = Field(10.0, alias="WORKER_SHUTDOWN_GRACE_S")
+    # Rate limits (see "Limits" in README.md)
+    rate_limit: str = Field("100/second", alias="RATE_LIMIT")
+    tenant_limits: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, alias="TENANT_LIMITS"
+    )
     # Observability
     metrics_token: str | None = Field(None, alias="METRICS_TOKEN")
     log_format: Literal["auto", "json", "console"] = Field("auto", alias="LOG_FORMAT")
@@ -185,7 +204,7 @@ class Settings(BaseSettings):
     def _flag(cls, value: object) -> object:
         return value.lower() in _TRUE if isinstance(value, str) else value
 
-    @field_validator("worker_streams", mode="before")
+    @field_validator("worker_streams", "ws_allowed_origins", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -196,6 +215,23 @@ class Settings(BaseSettings):
     @classmethod
     def _tenant_tiers(cls, value: object) -> object:
         return _str_map(value) if isinstance(value, str) else value
+
+    @field_validator("tenant_limits", mode="before")
+    @classmethod
+    def _tenant_limits(cls, value: object) -> object:
+        return _str_map(value) if isinstance(value, str) else value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        return _check_rate_limit(value)
+
+    @field_validator("tenant_limits")
+    @classmethod
+    def _tenant_limit_values(cls, value: dict[str, str]) -> dict[str, str]:
+        for limit in value.values():
+            _check_rate_limit(limit)
+        return value
 
     @field_validator("tier_limits", mode="before")
     @classmethod

@@ -3,6 +3,7 @@ test, the real ASGI app over HTTP. Under CI=true a missing PostgreSQL or Redis f
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from conversation_service.adapters.rate_limits import RateLimiter
 from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
 from conversation_service.migrate import upgrade
@@ -123,6 +125,17 @@ async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+@pytest.fixture
+async def unlimited_client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with RATE_LIMIT raised, for tests that send one tenant's requests faster than
+    the default (100 a second) admits on a fast machine."""
+    limiter = RateLimiter("1000000/second")
+    app = create_app(container=dataclasses.replace(container, rate_limiter=limiter))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
 class GQL:
     """A tiny GraphQL client over the real ASGI app."""
 
@@ -158,6 +171,11 @@ class GQL:
 @pytest.fixture
 def gql(client: httpx.AsyncClient, tenant: str) -> GQL:
     return GQL(client, tenant)
+
+
+@pytest.fixture
+def unlimited_gql(unlimited_client: httpx.AsyncClient, tenant: str) -> GQL:
+    return GQL(unlimited_client, tenant)
 
 
 def error_codes(body: dict[str, Any]) -> list[str]:

@@ -35,8 +35,8 @@ from conversation_service.rest import models as rest
 from conversation_service.rest.routes import conversations as rest_conversations
 from conversation_service.schema import inputs as gql
 from conversation_service.schema import schema
+from conversation_service.worker.actions import default_registry
 from conversation_service.worker.envelope import DomainAction
-from conversation_service.worker.registry import default_registry
 
 # --- one input per shape, every field set to a value that is not its default -------------------
 

@@ -15,28 +15,38 @@ from typing import Any
 
 import orjson
 
+#: Bytes of events one subscriber's mailbox may hold (WS_MAX_BUFFER_BYTES by default): a
+#: subscriber stuck behind a socket that does not read held up to SUBSCRIBER_BUFFER events of
+#: any size (300 events of 400 KB: +340 MB); past this bound it drops them and catches up from
+#: the database instead.
+MAILBOX_BYTES = 4_194_304
+
 
 @dataclass(eq=False)
 class Subscriber:
-    """A bounded mailbox. When full it drops new items and remembers that it overflowed;
-    the consumer then recovers what it missed from the database."""
+    """A bounded mailbox (in items and in bytes). When full it drops new items and remembers
+    that it overflowed; the consumer then recovers what it missed from the database."""
 
     channel: str
     maxsize: int
-    items: deque[Any] = field(default_factory=deque)
+    max_bytes: int = MAILBOX_BYTES
+    items: deque[tuple[Any, int]] = field(default_factory=deque)
+    size: int = 0
     overflowed: bool = False
     closed: bool = False
     #: set by the consumer once it has read its starting point (observability and tests)
     ready: bool = False
     _event: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def put(self, item: Any) -> None:
+    def put(self, item: Any, size: int = 0) -> None:
+        """Queue `item` (`size`: its encoded bytes, as received from the broker)."""
         if self.closed:
             return
-        if len(self.items) >= self.maxsize:
+        if len(self.items) >= self.maxsize or (self.items and self.size + size > self.max_bytes):
             self.overflowed = True
         else:
-            self.items.append(item)
+            self.items.append((item, size))
+            self.size += size
         self._event.set()
 
     def close(self) -> None:
@@ -50,7 +60,9 @@ class Subscriber:
                 self.overflowed = False
                 raise Overflowed
             if self.items:
-                return self.items.popleft()
+                item, size = self.items.popleft()
+                self.size -= size
+                return item
             if self.closed:
                 raise EOFError
             self._event.clear()
@@ -75,13 +87,14 @@ class Overflowed(Exception):
 class LocalHub:
     """Channel -> subscribers of this process."""
 
-    def __init__(self, buffer: int = 1000) -> None:
+    def __init__(self, buffer: int = 1000, buffer_bytes: int = MAILBOX_BYTES) -> None:
         self.buffer = buffer
+        self.buffer_bytes = buffer_bytes
         self._channels: dict[str, set[Subscriber]] = {}
 
-    def deliver(self, channel: str, item: Any) -> None:
+    def deliver(self, channel: str, item: Any, size: int = 0) -> None:
         for sub in tuple(self._channels.get(channel, ())):
-            sub.put(item)
+            sub.put(item, size)
 
     def deliver_all(self, item: Any) -> None:
         """Deliver to every subscriber of every channel (e.g. the RESYNC marker)."""
@@ -97,7 +110,7 @@ class LocalHub:
         return list(self._channels)
 
     def add(self, channel: str) -> tuple[Subscriber, bool]:
-        sub = Subscriber(channel, self.buffer)
+        sub = Subscriber(channel, self.buffer, self.buffer_bytes)
         subs = self._channels.setdefault(channel, set())
         first = not subs
         subs.add(sub)
@@ -130,8 +143,8 @@ class LocalHub:
 class MemoryBroadcast:
     """Single-process broadcast: publish delivers straight to local subscribers."""
 
-    def __init__(self, buffer: int = 1000) -> None:
-        self.hub = LocalHub(buffer)
+    def __init__(self, buffer: int = 1000, buffer_bytes: int = MAILBOX_BYTES) -> None:
+        self.hub = LocalHub(buffer, buffer_bytes)
 
     async def connect(self) -> None:
         return None
@@ -140,11 +153,11 @@ class MemoryBroadcast:
         self.hub.close_all()
 
     async def publish(self, channel: str, message: bytes) -> None:
-        self.hub.deliver(channel, orjson.loads(message))
+        self.hub.deliver(channel, orjson.loads(message), len(message))
 
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
         for channel, message in items:
-            self.hub.deliver(channel, orjson.loads(message))
+            self.hub.deliver(channel, orjson.loads(message), len(message))
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscriber]:

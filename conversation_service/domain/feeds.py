@@ -35,6 +35,12 @@ IN_FLIGHT_MARGIN = timedelta(seconds=2)
 #: A tenant-wide feed forgets conversations idle this long once it tracks too many.
 TRACK_IDLE_S = 30.0
 TRACK_MAX = 10_000
+#: A feed filling a gap reads pages of about this much content (between the bounds below).
+FILL_PAGE_BYTES = 1_048_576
+FILL_PAGE_MIN = 8
+FILL_PAGE_FIRST = 32
+FILL_PAGE_MAX = 1000
+RECENT_PAGE = 1000
 
 
 class Broadcast(Protocol):
@@ -74,6 +80,181 @@ async def _next(sub: Subscriber) -> Any:
     return item
 
 
+def _footprint(text: str) -> int:
+    """Bytes a string holds in memory, at most (CPython stores up to 4 bytes a character)."""
+    return len(text) if text.isascii() else 4 * len(text)
+
+
+class _MessageSource:
+    """Everything a message feed reads from the database, in one place."""
+
+    def __init__(self, db: Database, tenant_id: str) -> None:
+        self.db = db
+        self.tenant_id = tenant_id
+        self.page = FILL_PAGE_FIRST
+
+    async def conversation(self, conversation_id: str) -> ConversationRecord:
+        return await get_conversation(self.db, self.tenant_id, conversation_id)
+
+    async def between(
+        self, cid: str, after: int, before: int | None = None, since: datetime | None = None
+    ) -> list[MessageRecord]:
+        """One page of stored messages with after < seq < before, sized to FILL_PAGE_BYTES."""
+        batch = await messages_between(
+            self.db,
+            self.tenant_id,
+            cid,
+            after_seq=after,
+            before_seq=before,
+            since=since,
+            limit=self.page,
+        )
+        self._resize(batch)
+        return batch
+
+    async def recent(
+        self, since: datetime, agent_id: str | None, user_id: str | None
+    ) -> list[MessageRecord]:
+        """One page (RECENT_PAGE) of the tenant's messages created at/after `since`. Not sized
+        by content: pages follow created_at, and a smaller page could end among messages of
+        one instant and never move on."""
+        rows = await recent_messages(
+            self.db, self.tenant_id, since, agent_id=agent_id, user_id=user_id, limit=RECENT_PAGE
+        )
+        return [m for m, _, _ in rows]
+
+    def _resize(self, batch: list[MessageRecord]) -> None:
+        """The next page holds about FILL_PAGE_BYTES of content: a subscriber that is behind
+        (or never reads) holds one page, whatever the size of the messages."""
+        if batch:
+            size = sum(_footprint(m.content) for m in batch) // len(batch) + 256
+            self.page = max(FILL_PAGE_MIN, min(FILL_PAGE_MAX, FILL_PAGE_BYTES // size))
+
+    def full(self, batch: list[MessageRecord], asked: int) -> bool:
+        return len(batch) >= asked
+
+
+class _MessageFeed:
+    """One subscriber's message feed: its filter, its positions and the steps it takes
+    (replay, live, gap fill, resync); `message_feed` below strings them together."""
+
+    def __init__(
+        self,
+        source: _MessageSource,
+        conversation_id: str | None,
+        agent_id: str | None,
+        user_id: str | None,
+        resume_since: datetime | None,
+    ) -> None:
+        self.source = source
+        self.conversation_id = conversation_id
+        self.agent_id = agent_id
+        self.user_id = user_id
+        self.positions = _Positions()
+        self.started = utcnow()
+        self.synced_at = resume_since or self.started
+
+    def wanted(self, conv_agent: str | None, conv_user: str | None) -> bool:
+        return (self.agent_id is None or conv_agent == self.agent_id) and (
+            self.user_id is None or conv_user == self.user_id
+        )
+
+    async def replay(
+        self, after_seq: int | None, resume: dict[str, int] | None
+    ) -> AsyncIterator[MessageRecord]:
+        """Where the feed starts: one conversation replays what is stored after its starting
+        seq (`afterSeq`, a resumed position, else its last seq); a tenant-wide feed takes the
+        resumed positions."""
+        cid = self.conversation_id
+        if cid is None:
+            for known, seq in (resume or {}).items():
+                self.positions.set(known, seq)
+            return
+        conv = await self.source.conversation(cid)
+        base = after_seq if after_seq is not None else conv.last_seq
+        if resume and cid in resume:
+            base = resume[cid]
+        self.positions.set(cid, base)
+        if base < conv.last_seq and self.wanted(conv.agent_id, conv.user_id):
+            async for m in self.fill(cid, base):
+                yield m
+
+    async def fill(
+        self, cid: str, after: int, before: int | None = None
+    ) -> AsyncIterator[MessageRecord]:
+        """Gap fill: every stored message of `cid` with after < seq < before, page by page."""
+        while True:
+            asked = self.source.page
+            batch = await self.source.between(cid, after, before)
+            for m in batch:
+                self.positions.set(cid, m.seq)
+                yield m
+            if not self.source.full(batch, asked):
+                return
+            after = batch[-1].seq
+
+    async def resync(self) -> AsyncIterator[MessageRecord]:
+        """After a broker reconnect or a mailbox overflow: fill every known conversation, and a
+        tenant-wide feed scans what was created since it was last in sync."""
+        for cid, seen in list(self.positions.last.items()):
+            async for m in self.fill(cid, seen):
+                yield m
+        if self.conversation_id is not None:
+            return
+        since = self.synced_at - IN_FLIGHT_MARGIN
+        self.synced_at = utcnow()
+        while True:
+            asked = RECENT_PAGE
+            batch = await self.source.recent(since, self.agent_id, self.user_id)
+            for m in batch:
+                known = self.positions.get(m.conversation_id)
+                if known is None or m.seq == known + 1:
+                    self.positions.set(m.conversation_id, m.seq)
+                    yield m
+                elif m.seq > known + 1:
+                    async for filled in self.fill(m.conversation_id, known, m.seq + 1):
+                        yield filled
+            if not self.source.full(batch, asked):
+                return
+            since = batch[-1].created_at
+
+    async def live(self, item: dict[str, Any]) -> AsyncIterator[MessageRecord]:
+        """One broadcast event: dropped when already yielded or filtered out; a gap before it is
+        filled from the database first."""
+        data = item["data"]
+        if not self.wanted(data.get("agent_id"), data.get("user_id")):
+            return
+        m = MessageRecord.from_dict(data["message"])
+        cid = m.conversation_id
+        last = self.positions.get(cid)
+        if last is None:
+            async for earlier in self.first_sight(m):
+                yield earlier
+            last = m.seq - 1
+            self.positions.set(cid, last)
+        if m.seq <= last:
+            return
+        if m.seq > last + 1:
+            async for filled in self.fill(cid, last, m.seq):
+                yield filled
+        self.positions.set(cid, m.seq)
+        yield m
+
+    async def first_sight(self, m: MessageRecord) -> AsyncIterator[MessageRecord]:
+        """A conversation seen for the first time: an earlier message of it may still be in
+        flight; take it from the database (never anything older than the feed)."""
+        since = max(self.started, m.created_at - IN_FLIGHT_MARGIN)
+        after = 0
+        while True:
+            asked = self.source.page
+            batch = await self.source.between(m.conversation_id, after, m.seq, since)
+            for earlier in batch:
+                yield earlier
+            if not self.source.full(batch, asked):
+                return
+            after = batch[-1].seq
+
+
 async def message_feed(
     db: Database,
     broadcast: Broadcast,
@@ -99,95 +280,27 @@ async def message_feed(
     identifier(user_id, "user_id")
     if after_seq is not None and after_seq < 0:
         raise ValidationFailed("afterSeq must be >= 0", field="after_seq")
-    positions = _Positions()
-
-    def wanted(conv_agent: str | None, conv_user: str | None) -> bool:
-        return (agent_id is None or conv_agent == agent_id) and (
-            user_id is None or conv_user == user_id
-        )
-
-    async def fill(cid: str, after: int, before: int | None = None) -> AsyncIterator[MessageRecord]:
-        while True:
-            batch = await messages_between(db, tenant_id, cid, after_seq=after, before_seq=before)
-            for m in batch:
-                positions.set(cid, m.seq)
-                yield m
-            if len(batch) < 1000:
-                return
-            after = batch[-1].seq
-
+    source = _MessageSource(db, tenant_id)
     async with broadcast.subscribe(channel(tenant_id, "message_added", conversation_id)) as sub:
-        started = utcnow()
-        synced_at = resume_since or started
-        if conversation_id is not None:
-            conv = await get_conversation(db, tenant_id, conversation_id)
-            base = after_seq if after_seq is not None else conv.last_seq
-            if resume and conversation_id in resume:
-                base = resume[conversation_id]
-            positions.set(conversation_id, base)
-            if base < conv.last_seq and wanted(conv.agent_id, conv.user_id):
-                async for m in fill(conversation_id, base):
-                    yield m
-        elif resume:
-            for cid, seq in resume.items():
-                positions.set(cid, seq)
+        feed = _MessageFeed(source, conversation_id, agent_id, user_id, resume_since)
+        async for m in feed.replay(after_seq, resume):
+            yield m
         sub.ready = True
-        catch_up = resume is not None and conversation_id is None
+        resync = resume is not None and conversation_id is None
         while True:
-            if catch_up:
-                catch_up = False
-                for cid, seen in list(positions.last.items()):
-                    async for m in fill(cid, seen):
-                        yield m
-                if conversation_id is None:
-                    since = synced_at - IN_FLIGHT_MARGIN
-                    synced_at = utcnow()
-                    while True:
-                        rows = await recent_messages(
-                            db, tenant_id, since, agent_id=agent_id, user_id=user_id
-                        )
-                        for m, _, _ in rows:
-                            known = positions.get(m.conversation_id)
-                            if known is None or m.seq == known + 1:
-                                positions.set(m.conversation_id, m.seq)
-                                yield m
-                            elif m.seq > known + 1:
-                                async for filled in fill(m.conversation_id, known, m.seq + 1):
-                                    yield filled
-                        if len(rows) < 1000:
-                            break
-                        since = rows[-1][0].created_at
+            if resync:
+                resync = False
+                async for m in feed.resync():
+                    yield m
                 continue
             item = await _next(sub)
             if item == "closed":
                 return
             if item == "resync":
-                catch_up = True
+                resync = True
                 continue
-            data = item["data"]
-            if not wanted(data.get("agent_id"), data.get("user_id")):
-                continue
-            m = MessageRecord.from_dict(data["message"])
-            cid = m.conversation_id
-            last = positions.get(cid)
-            if last is None:
-                # First sight of this conversation: an earlier message of it may still be in
-                # flight; take it from the database (never anything older than the feed).
-                since = max(started, m.created_at - IN_FLIGHT_MARGIN)
-                earlier = await messages_between(
-                    db, tenant_id, cid, after_seq=0, before_seq=m.seq, since=since
-                )
-                last = m.seq - 1
-                for e in earlier:
-                    yield e
-                positions.set(cid, last)
-            if m.seq <= last:
-                continue
-            if m.seq > last + 1:
-                async for filled in fill(cid, last, m.seq):
-                    yield filled
-            positions.set(cid, m.seq)
-            yield m
+            async for m in feed.live(item):
+                yield m
 
 
 async def conversation_feed(

@@ -1,6 +1,6 @@
 """Subscription sources: which feed serves which root field, and how a record becomes its type.
 
-The WebSocket transport (web/subscriptions.py) calls `open_feed` once per group of identical
+The WebSocket transport (web/ws/) calls `open_feed` once per group of identical
 subscriptions and executes the selection once per event; the Strawberry resolvers below use the
 same feeds, so `schema.subscribe` (and the SDL) agree with what the transport serves.
 """

@@ -1,4 +1,4 @@
-"""Root Subscription (served over WebSocket by web/subscriptions.py)."""
+"""Root Subscription (served over WebSocket by web/ws/)."""
 
 from __future__ import annotations
 

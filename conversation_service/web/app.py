@@ -22,9 +22,10 @@ from conversation_service.rest import create_rest_app
 from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, metrics, readyz
 from conversation_service.web.ide import assets_app
+from conversation_service.web.rate_limit import RateLimitMiddleware
 from conversation_service.web.request_id import RequestId
 from conversation_service.web.request_metrics import RequestMetrics
-from conversation_service.web.subscriptions import SubscriptionServer
+from conversation_service.web.ws.server import SubscriptionServer
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,16 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: _not_found},
-        middleware=[*tracing.middleware(), Middleware(RequestId), Middleware(RequestMetrics)],
+        middleware=[
+            *tracing.middleware(),
+            Middleware(RequestId),
+            Middleware(RequestMetrics),
+            # after the request id and metrics, so refusals carry one and are counted
+            Middleware(
+                RateLimitMiddleware,
+                limiter=lambda: holder["c"].rate_limiter if "c" in holder else None,
+            ),
+        ],
     )
     app.state.subscriptions = subscriptions
     app.state.fast_path = graphql_http.fast_path

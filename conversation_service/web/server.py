@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 
 from conversation_service.config import Settings
 from conversation_service.runtime import CollectAfterLargeBodies, tune_gc
+from conversation_service.web.ws.transport import bounded_protocol
 
 
 def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
@@ -25,7 +26,7 @@ def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
         ssl_certfile=settings.ssl_certfile,
         ssl_keyfile=settings.ssl_keyfile,
         # ~25 KiB per idle socket without per-message deflate (125 KiB with it).
-        ws="websockets-sansio",
+        ws=bounded_protocol(settings.ws_max_buffer_bytes),  # uvicorn's "websockets-sansio"
         ws_per_message_deflate=False,
         # uvloop and httptools when installed (they are dependencies): ~30% less CPU per request.
         loop="auto",

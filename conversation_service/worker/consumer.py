@@ -1,6 +1,6 @@
 """The consumer loop: batched XREADGROUP, own-pending recovery, XAUTOCLAIM of dead consumers'
 entries, per-conversation ordering, bounded concurrency, retries with backoff, dead letters, and
-the reply + XACK sent atomically (MULTI) only after the database commit."""
+the reply + XACK sent atomically (one script, `settle.py`) only after the database commit."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from conversation_service.adapters.database import Database
 from conversation_service.config import Settings
+from conversation_service.worker.actions import default_registry
 from conversation_service.worker.envelope import DomainAction, MalformedEntry, parse_entry
 from conversation_service.worker.ordering import (
     KeyCache,
@@ -24,13 +25,15 @@ from conversation_service.worker.ordering import (
     text,
 )
 from conversation_service.worker.processor import Outcome, Processor
-from conversation_service.worker.registry import Registry, default_registry, ordering_key
+from conversation_service.worker.registry import Registry, ordering_key
 from conversation_service.worker.replies import (
+    Unanswerable,
     build_raw_error_reply,
     build_reply,
     processing_error,
     validation_error,
 )
+from conversation_service.worker.settle import ReplyFailed, Settlement, Settler
 from conversation_service.worker.streams import StreamNames
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,7 @@ class Finish:
     dead_reason: str | None = None
     dead_error_type: str | None = None
     attempts: int = 0
+    unanswered: str | None = None  # why the caller gets no reply although it named a queue
 
 
 class Worker:
@@ -88,6 +92,9 @@ class Worker:
         self._released: dict[str, asyncio.Event] = {}  # ordering key -> woken on release
         self._loops: list[asyncio.Task[None]] = []
         self._keys = KeyCache()
+        self._settler = Settler(
+            redis, self.names.dead, self.names.released, settings.worker_reply_ttl_s, DEAD_MAXLEN
+        )
         self.started = asyncio.Event()
         self.processed = 0  # entries finished (acknowledged) by this worker
 
@@ -249,14 +256,26 @@ class Worker:
                 )
 
     async def _reclaim(self, idle: int) -> None:
+        """Take over entries idle in a dead consumer's pending list, oldest first.
+
+        Not gated by this worker's room: the dead consumer's entries are the earliest pending
+        entries of their conversations, so whatever this worker holds of those conversations
+        waits for them, and a full pair of hands that skipped reclaiming waited forever (two
+        workers, one killed mid-batch: 230/800 applied after 100 s). The extra hold is bounded:
+        entries enter the group's pending list only through a consumer's room-gated read, so
+        what can be reclaimed is at most the dead consumers' own capacities."""
         for stream in self.names.streams:
             start = "0-0"
             for _ in range(10):
-                if self._in_hand() >= self.capacity:
+                if self._stopping.is_set():
                     return
-                room = self.capacity - self._in_hand()
                 resp = await self.redis.xautoclaim(
-                    stream, self.names.group, self.consumer, idle, start, count=room
+                    stream,
+                    self.names.group,
+                    self.consumer,
+                    idle,
+                    start,
+                    count=max(1, self.settings.worker_batch_size),
                 )
                 nxt, claimed = text(resp[0]), resp[1]
                 if claimed:
@@ -434,6 +453,8 @@ class Worker:
             "consumer": self.consumer,
             "failed_at": datetime.now(UTC).isoformat(),
         }
+        if f.unanswered is not None:
+            out["reply"] = f.unanswered
         if a is not None:
             out["action_id"] = a.action_id
             out["action_type"] = a.action_type
@@ -459,29 +480,54 @@ class Worker:
             if o.error is not None and not o.known_type:
                 log.warning("unknown action type %r acknowledged", e.action.action_type)
         elif e.malformed is not None and e.malformed.raw is not None:
-            reply = build_raw_error_reply(e.malformed.raw, validation_error(e.malformed.reason))
+            try:
+                reply = build_raw_error_reply(e.malformed.raw, validation_error(e.malformed.reason))
+            except Unanswerable as exc:
+                f.unanswered = str(exc)
+                log.warning(
+                    "action entry %s on %s goes to the dead-letter stream (%s), %s",
+                    e.id,
+                    e.stream,
+                    f.dead_reason,
+                    f.unanswered,
+                )
         dead = self._dead_fields(e, f) if f.dead_reason is not None else None
         return reply, dead
 
     async def _finish(self, e: Entry, f: Finish) -> None:
-        """Reply, dead-letter and XACK in one MULTI: all happen or none (a redelivery then
-        finds the ledger record and sends the same answer)."""
+        """Reply, dead-letter and XACK in one atomic step: all happen or none (a redelivery then
+        finds the ledger record and sends the same answer). A reply the queue refuses is retried
+        with the handlers' budget (attempts and backoff), then the entry is dead-lettered without
+        it: the effect is committed and kept, and later actions of its key wait no longer."""
         reply, dead = self._plan(e, f)
         attempt = 0
+        reply_attempts = 0
+        max_attempts = max(1, self.settings.worker_max_attempts)
         while True:
             try:
-                pipe = self.redis.pipeline(transaction=True)
-                if reply is not None:
-                    pipe.lpush(reply[0], reply[1])
-                    pipe.expire(reply[0], self.settings.worker_reply_ttl_s)
-                if dead is not None:
-                    pipe.xadd(self.names.dead, dead, maxlen=DEAD_MAXLEN, approximate=True)
-                pipe.xack(e.stream, self.names.group, e.id)
-                if e.key is not None:
-                    pipe.publish(self.names.released, e.key)
-                await pipe.execute()
+                await self._settler.settle(
+                    Settlement(e.stream, e.id, self.names.group, e.key, reply, dead)
+                )
                 self.processed += 1
                 return
+            except ReplyFailed as exc:
+                assert reply is not None
+                reply_attempts += 1
+                reason = f"reply to {reply[0]} failed: {exc}"[:2000]
+                if reply_attempts >= max_attempts:
+                    log.error("action entry %s goes to the dead-letter stream: %s", e.id, reason)
+                    f.dead_reason = f"{f.dead_reason}; {reason}" if f.dead_reason else reason
+                    f.dead_error_type = f.dead_error_type or "ReplyFailed"
+                    f.attempts = reply_attempts
+                    dead = {**self._dead_fields(e, f), "reply_queue": reply[0]}
+                    reply = None
+                    continue
+                log.warning(
+                    "action entry %s attempt %d/%d: %s", e.id, reply_attempts, max_attempts, reason
+                )
+                await self._backoff(reply_attempts)
+                if self._stopping.is_set():
+                    return  # still pending: redelivered later, answered from the ledger
             except (RedisError, OSError) as exc:
                 attempt += 1
                 if self._stopping.is_set():

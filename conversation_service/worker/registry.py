@@ -1,4 +1,6 @@
-"""Which handler serves which action type, and the ordering key of an action."""
+"""The handler shape, the registry that maps action types to handlers, and the ordering key of an
+action. It imports no handler: the service's own table is built in `worker/actions.py`, so that
+handlers (which take a `Call`) and the table that names them import in one direction only."""
 
 from __future__ import annotations
 
@@ -71,20 +73,3 @@ def ordering_key(action: DomainAction) -> str:
     if isinstance(session, str) and session:
         return f"{action.tenant_id}:s:{session}"
     return f"{action.tenant_id}:a:{action.action_id}"
-
-
-def default_registry() -> Registry:
-    from conversation_service.worker.handlers import context, conversations, messages
-
-    r = Registry()
-    r.register("conversation.create", conversations.create)
-    r.register("conversation.update_state", conversations.update_state)
-    r.register("conversation.sync_crm", conversations.sync_crm)
-    r.register("conversation.session_closed", conversations.session_closed)
-    r.register("conversation.add_message", messages.add_message)
-    r.register("conversation.message.create", messages.message_create)
-    r.register("conversation.save_message", messages.save_message)
-    r.register("conversation.get_history", context.get_history, writes=False)
-    r.register("conversation.get_context", context.get_context, writes=False)
-    r.register("conversation.context.get", context.get_context, writes=False)
-    return r

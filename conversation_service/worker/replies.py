@@ -74,6 +74,8 @@ def build_reply(
     if not queue:
         return None
     if action.callback_action_type:
+        # The platform's DomainAction requires `data` to be an object: a failure carries `{}`
+        # there and its error in `metadata`.
         callback = DomainAction(
             action_id=str(uuid.uuid4()),
             action_type=action.callback_action_type,
@@ -86,7 +88,7 @@ def build_reply(
             correlation_id=action.correlation_id,
             trace_id=action.trace_id,
             origin_service=SERVICE_NAME,
-            data=data if error is None else None,
+            data=(data or {}) if error is None else {},
             metadata={
                 "source_action_id": action.action_id,
                 "source_action_type": action.action_type,
@@ -109,19 +111,58 @@ def build_reply(
     return queue, dumps(response)
 
 
+class Unanswerable(Exception):
+    """The entry names a reply queue, but lacks what the caller's own model requires of the
+    answer (e.g. tenant_id): an answer with null there would fail the caller's parse."""
+
+
+_RESPONSE_NEEDS = ("tenant_id", "session_id")
+_CALLBACK_NEEDS = ("tenant_id", "session_id", "task_id", "agent_id")
+
+
 def build_raw_error_reply(raw: dict[str, Any], error: ActionError) -> tuple[str, bytes] | None:
     """Best-effort answer to an entry too broken to parse, when it names a reply queue, so the
-    caller fails fast instead of waiting for its timeout."""
+    caller fails fast instead of waiting for its timeout. The answer copies what the request
+    had; when that is not enough for the caller's model, raises Unanswerable."""
     queue = raw.get("callback_queue_name")
     if not isinstance(queue, str) or not queue:
         return None
 
     def text(name: str) -> str | None:
         value = raw.get(name)
-        return value if isinstance(value, str) else None
+        return value if isinstance(value, str) and value else None
 
+    callback_type = text("callback_action_type")
+    missing = [n for n in (_CALLBACK_NEEDS if callback_type else _RESPONSE_NEEDS) if not text(n)]
+    if missing:
+        raise Unanswerable(f"no reply sent: the action lacks {', '.join(missing)}")
+    action_id = text("action_id")
+    if action_id is None or not _is_uuid(action_id):
+        action_id = str(uuid.uuid4())  # callers match replies by correlation_id
+    if callback_type:
+        callback = DomainAction(
+            action_id=str(uuid.uuid4()),
+            action_type=callback_type,
+            timestamp=_now(),
+            tenant_id=text("tenant_id") or "",
+            session_id=text("session_id") or "",
+            task_id=text("task_id") or "",
+            agent_id=text("agent_id") or "",
+            user_id=text("user_id"),
+            correlation_id=text("correlation_id"),
+            trace_id=text("trace_id"),
+            origin_service=SERVICE_NAME,
+            data={},
+            metadata={
+                "source_action_id": action_id,
+                "source_action_type": text("action_type"),
+                "success": False,
+                "error": error.model_dump(mode="json"),
+            },
+        )
+        return queue, dumps(callback)
     response = DomainActionResponse(
-        action_id=text("action_id") or "",
+        action_id=action_id,
         correlation_id=text("correlation_id"),
         trace_id=text("trace_id"),
         task_id=text("task_id"),
@@ -131,3 +172,11 @@ def build_raw_error_reply(raw: dict[str, Any], error: ActionError) -> tuple[str,
         error=error,
     )
     return queue, dumps(response)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,8 +1,9 @@
 """The platform's turn payload (`conversation.message.create`) read into the domain's inputs.
 
 The Agent Execution Service sends the turn's user and agent text with a free-form `metadata`
-(`mode` simple/advance, the Query Service's RAG answer, the ReAct iterations, token usage). Here
-that becomes the assistant message's `execution` and `sources`, so the detail is queryable.
+(`mode` simple/advance, the Query Service's RAG answer, the ReAct iterations). Here that becomes
+the assistant message's `execution` (the usage is the Query Service answer's `usage`) and
+`sources` (its chunk ids), so the detail is queryable and `messagesBySource` finds the turn.
 """
 
 from __future__ import annotations
@@ -50,7 +51,16 @@ def sources_from(metadata: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
         return []
     out: list[dict[str, Any]] = []
+    chunks: set[str] = set()
     for i, s in enumerate(raw[: v.MAX_SOURCES]):
+        if isinstance(s, str):
+            # The Query Service's ChatResponse lists the chunk ids it used (UUID strings): each
+            # is a source of its own, found again by `messagesBySource(documentId: <chunk id>)`.
+            chunk = s.strip()
+            if chunk and len(chunk) <= v.MAX_ID_CHARS and chunk not in chunks:
+                chunks.add(chunk)
+                out.append({"document_id": chunk, "metadata": {}})
+            continue
         if not isinstance(s, dict):
             continue
         raw_meta = s.get("metadata")
@@ -76,19 +86,30 @@ def _fits(value: Any) -> bool:
     return len(orjson.dumps(value)) <= _DETAIL_LIMIT
 
 
+def _usage(metadata: dict[str, Any], qsr: dict[str, Any]) -> dict[str, Any]:
+    """The turn's usage: the Query Service's `usage` (where the platform puts it), else the
+    older draft's `metadata.token_usage`."""
+    for raw in (qsr.get("usage"), metadata.get("token_usage")):
+        if isinstance(raw, dict) and raw:
+            return raw
+    return {}
+
+
 def execution_from(action: DomainAction, metadata: dict[str, Any]) -> dict[str, Any]:
-    raw_usage = metadata.get("token_usage")
-    usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
+    raw_qsr = metadata.get("query_service_response")
+    qsr: dict[str, Any] = raw_qsr if isinstance(raw_qsr, dict) else {}
+    usage = _usage(metadata, qsr)
     mode = metadata.get("mode") if isinstance(metadata.get("mode"), str) else None
     seconds = metadata.get("execution_time_seconds")
     ms = metadata.get("execution_time_ms")
     execution_ms = _int(ms) if ms is not None else None
     if execution_ms is None and isinstance(seconds, int | float) and not isinstance(seconds, bool):
         execution_ms = round(seconds * 1000)
+    if execution_ms is None:
+        execution_ms = _int(qsr.get("execution_time_ms"))
     detail: dict[str, Any] = {}
-    qsr = metadata.get("query_service_response")
-    if isinstance(qsr, dict):
-        detail["query_service_response"] = {k: val for k, val in qsr.items() if k != "sources"}
+    if isinstance(raw_qsr, dict):
+        detail["query_service_response"] = raw_qsr
     if "iterations_detail" in metadata:
         detail["iterations_detail"] = metadata["iterations_detail"]
     if not _fits(detail):

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import socket
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import uvicorn
@@ -88,6 +92,73 @@ async def live(pg_url: str, redis_url: str) -> AsyncIterator[LiveServer]:
     finally:
         await srv.stop()
         await srv.container.close()
+
+
+@dataclass
+class ServeProcess:
+    """A real `conversation-service serve` process (its own event loop, uvloop, httptools): the
+    timing of a client and a server in one process hides races that a real socket shows."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    http: httpx.AsyncClient
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    async def metrics(self) -> dict[str, int]:
+        """The service's own gauges (`conversation_service_*`, Prometheus text), by short name."""
+        text = (await self.http.get(f"http://127.0.0.1:{self.port}/metrics")).text
+        out: dict[str, int] = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name.startswith("conversation_service_") and "{" not in name:
+                out[name.removeprefix("conversation_service_")] = int(float(value))
+        return out
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+
+@contextlib.asynccontextmanager
+async def serve_process(pg_url: str, redis_url: str, **env: str) -> AsyncIterator[ServeProcess]:
+    """Migrate, start `serve` on a free port with `env` added, wait until it is ready."""
+    setup = await build_container(Settings(database_url=pg_url))
+    await upgrade(setup.db.engine)
+    await setup.close()
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conversation_service", "serve", "--port", str(port)],
+        env={
+            **os.environ,
+            "DATABASE_URL": pg_url,
+            "REDIS_URL": redis_url,
+            "LOG_LEVEL": "WARNING",
+            **env,
+        },
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            async with asyncio.timeout(30):
+                while True:
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                            break
+                    await asyncio.sleep(0.1)
+            yield ServeProcess(proc, port, http)
+    finally:
+        proc.terminate()
+        try:
+            await asyncio.to_thread(proc.wait, 20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 class WSClient:

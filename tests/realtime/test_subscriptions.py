@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from conversation_service.adapters.rate_limits import RateLimiter
 from conversation_service.config import Settings
 from conversation_service.domain.commands import (
     ConversationChanges,
@@ -312,6 +313,8 @@ async def test_dead_peer_is_dropped(pg_url: str, redis_url: str, tenant: str) ->
 
 
 async def test_disconnects_leak_nothing(live: LiveServer, tenant: str) -> None:
+    # 1,000 connects and subscribes of one tenant in a few seconds: above the default RATE_LIMIT.
+    live.container.rate_limiter = RateLimiter("1000000/second")
     cid = await new_conversation(live, tenant)
     subs = live.app.state.subscriptions
     hub = live.container.broadcast.hub

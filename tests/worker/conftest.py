@@ -19,6 +19,7 @@ from conversation_service.config import Settings
 from conversation_service.worker.consumer import Worker
 from conversation_service.worker.registry import Registry
 from conversation_service.worker.streams import dead_stream, group_name, main_stream
+from tests.worker.platform_models import check_reply
 
 
 class Wire:
@@ -66,6 +67,7 @@ class Wire:
         got = await self.redis.brpop([action["callback_queue_name"]], timeout=wait_s)
         assert got is not None, f"no reply to {action['action_type']} within {wait_s}s"
         value: dict[str, Any] = orjson.loads(got[1])
+        check_reply(action, value)  # every reply parses with the platform's own models
         return value
 
     async def call(self, action_type: str, data: dict[str, Any], **extra: Any) -> dict[str, Any]:

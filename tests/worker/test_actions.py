@@ -217,7 +217,7 @@ async def test_add_message_update_state_sync_crm(
     missing = await wire.call("conversation.sync_crm", {"conversation_id": str(uuid.uuid4())})
     assert missing["error"]["error_code"] == "NOT_FOUND"
 
-    # an async callback for a failure: data null, the error in metadata
+    # an async callback for a failure: data an (empty) object, the error in metadata
     fail = wire.action(
         "conversation.add_message",
         {"conversation_id": str(uuid.uuid4()), "role": "user", "content": "x"},
@@ -227,7 +227,7 @@ async def test_add_message_update_state_sync_crm(
     )
     await wire.send(fail)
     failed = await wire.reply(fail)
-    assert failed["data"] is None
+    assert failed["data"] == {}
     assert failed["metadata"]["error"]["error_code"] == "NOT_FOUND"
 
 
@@ -285,12 +285,17 @@ async def test_unknown_and_malformed_entries(
     await wire.send_raw({"data": b"{not json"})
     await wire.send_raw({"payload": b"{}"})
     broken = wire.pseudo_sync("conversation.create", {})
-    del broken["tenant_id"]
+    del broken["task_id"]
     await wire.send(broken)
     reply = await wire.reply(broken)  # the caller hears about it instead of timing out
     assert reply["success"] is False
     assert reply["error"]["error_code"] == "VALIDATION_ERROR"
-    assert "tenant_id" in reply["error"]["message"]
+    assert "task_id" in reply["error"]["message"]
+    assert (reply["tenant_id"], reply["session_id"]) == (broken["tenant_id"], "sess-1")
+    # Without tenant_id no answer can be read by the caller's model: dead-lettered, not answered.
+    unreadable = wire.pseudo_sync("conversation.create", {})
+    del unreadable["tenant_id"]
+    await wire.send(unreadable)
     bad_tenant = await wire.call("conversation.create", {}, tenant_id="bad tenant!")
     assert bad_tenant["error"]["error_code"] == "VALIDATION_ERROR"
 
@@ -300,12 +305,14 @@ async def test_unknown_and_malformed_entries(
     await wire.drained()
     dead = await wire.dead_entries()
     reasons = [d["error"] for d in dead]
-    assert reasons[:3] == [
+    assert reasons[:4] == [
         "'data' is not JSON",
         "entry has no 'data' field",
+        "invalid DomainAction: task_id",
         "invalid DomainAction: tenant_id",
     ]
-    assert all(d["error_type"] == "MalformedEntry" for d in dead[:3])
+    assert all(d["error_type"] == "MalformedEntry" for d in dead[:4])
+    assert await wire.redis.llen(unreadable["callback_queue_name"]) == 0
 
 
 async def test_extra_fields_kept_and_service_stream(

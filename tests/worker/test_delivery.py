@@ -12,8 +12,9 @@ from conversation_service.domain.conversations import create_conversation
 from conversation_service.domain.errors import NotFound
 from conversation_service.domain.messages import list_messages
 from conversation_service.domain.pagination import MessageWindow
-from conversation_service.worker.registry import Call, default_registry
-from tests.worker.conftest import StartWorker, Wire
+from conversation_service.worker.actions import default_registry
+from conversation_service.worker.registry import Call
+from tests.worker.conftest import StartWorker, Wire, wait_for
 
 
 async def _contents(db: Any, tenant: str, cid: str) -> list[str]:
@@ -216,3 +217,83 @@ async def test_worker_writes_reach_subscribers(
     assert event["kind"] == "message_added"
     assert event["data"]["message"]["content"] == "live"
     assert event["data"]["message"]["conversation_id"] == cid
+
+
+async def test_full_hands_still_reclaim_the_dead_consumers_entries(
+    wire: Wire, start_worker: StartWorker, db: Any, tenant: str, rds: Any
+) -> None:
+    """Every entry this worker can hold waits behind the dead consumer's entry: reclaiming it
+    anyway is the only way forward."""
+    cid = await _conversation(db, tenant)
+    await rds.xgroup_create(wire.stream, wire.group, id="0", mkstream=True)
+    await wire.send(_add(wire, cid, "m0"))
+    got = await rds.xreadgroup(wire.group, "dead-worker", {wire.stream: ">"}, count=1)
+    assert len(got[0][1]) == 1
+    for i in range(1, 12):
+        await wire.send(_add(wire, cid, f"m{i}"))
+    w = await start_worker(worker_claim_idle_ms=300, worker_batch_size=2, worker_concurrency=1)
+    assert w.capacity == 3  # far fewer than the entries waiting behind "m0"
+    await wire.drained(wait_s=10)
+    assert await _contents(db, tenant, cid) == [f"m{i}" for i in range(12)]
+
+
+async def test_unwritable_reply_queue_is_retried_within_budget_then_dead_lettered(
+    wire: Wire, start_worker: StartWorker, db: Any, tenant: str, rds: Any, caplog: Any
+) -> None:
+    """A reply queue that is a key of another type (WRONGTYPE) fails like a handler: the same
+    attempts and backoff, then a dead letter that says so; later actions are not held back."""
+    cid = await _conversation(db, tenant)
+    bad = wire.pseudo_sync(
+        "conversation.add_message", {"conversation_id": cid, "role": "user", "content": "m0"}
+    )
+    await rds.set(bad["callback_queue_name"], "not a list")
+    later = wire.pseudo_sync(
+        "conversation.add_message", {"conversation_id": cid, "role": "user", "content": "m1"}
+    )
+    await start_worker(worker_max_attempts=3, worker_retry_base_ms=20)
+    await wire.send(bad)
+    await wire.send(later)
+    reply = await wire.reply(later, wait_s=5)
+    assert reply["success"] is True
+    await wire.drained(wait_s=5)
+    # The effect was committed before the reply failed: it stays, in order, exactly once.
+    assert await _contents(db, tenant, cid) == ["m0", "m1"]
+    assert await rds.get(bad["callback_queue_name"]) == b"not a list"
+    dead = await wire.dead_entries()
+    assert [d["action_id"] for d in dead] == [bad["action_id"]]
+    assert dead[0]["error_type"] == "ReplyFailed"
+    assert "WRONGTYPE" in dead[0]["error"]
+    assert dead[0]["reply_queue"] == bad["callback_queue_name"]
+    assert dead[0]["attempts"] == "3"
+    retries = [r for r in caplog.records if bad["callback_queue_name"] in r.getMessage()]
+    assert 1 <= len(retries) <= 3 + 1  # one line per attempt and one for the dead letter
+
+
+async def test_settling_writes_nothing_until_every_key_accepts_it(
+    wire: Wire, start_worker: StartWorker, rds: Any, caplog: Any
+) -> None:
+    """A dead-letter key of the wrong type fails the settle step: the reply must not be pushed
+    again on every retry (a script keeps the writes made before its failure)."""
+
+    async def explode(call: Call) -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    registry = default_registry()
+    registry.register("conversation.explode", explode)
+    await rds.set(wire.dead, "not a stream")
+    await start_worker(registry, worker_max_attempts=1, worker_retry_max_ms=20)
+    a = wire.pseudo_sync("conversation.explode", {})
+    await wire.send(a)
+
+    async def retried() -> bool:
+        failures = [r for r in caplog.records if "acknowledging" in r.getMessage()]
+        return len(failures) >= 3
+
+    await wait_for(retried, 10, "settle retries")
+    assert await rds.llen(a["callback_queue_name"]) == 0
+    await rds.delete(wire.dead)
+    reply = await wire.reply(a)
+    assert reply["error"]["error_code"] == "HANDLER_EXECUTION_ERROR"
+    await wire.drained()
+    assert await rds.llen(a["callback_queue_name"]) == 0  # pushed exactly once
+    assert [d["action_id"] for d in await wire.dead_entries()] == [a["action_id"]]
