@@ -199,6 +199,13 @@ class Settings(BaseSettings):
     # Database timeouts (0: none, as migrations use)
     db_statement_timeout_ms: int = Field(5000, alias="DB_STATEMENT_TIMEOUT_MS")
     db_pool_timeout_s: float = Field(5.0, alias="DB_POOL_TIMEOUT_S")
+    # GraphQL query limits (see "Query limits" in README.md)
+    max_query_depth: int = Field(10, alias="MAX_QUERY_DEPTH")
+    max_query_aliases: int = Field(30, alias="MAX_ALIASES")
+    max_query_tokens: int = Field(2000, alias="MAX_QUERY_TOKENS")
+    max_query_cost: int = Field(5000, alias="MAX_QUERY_COST")
+    #: run every answer of the compiled read path through Strawberry too; fail on a difference
+    fast_path_verify: bool = Field(False, alias="FAST_PATH_VERIFY")
 
     # --- parsing of environment strings (values given in code pass through unchanged) ---
 
@@ -208,6 +215,7 @@ class Settings(BaseSettings):
         "crm_sync_runner",
         "access_log",
         "otel_enabled",
+        "fast_path_verify",
         mode="before",
     )
     @classmethod

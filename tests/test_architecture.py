@@ -21,15 +21,9 @@ ROOTS = {f"{PACKAGE}.cli", f"{PACKAGE}.web.app"}
 LAZY_ALLOWED: set[tuple[str, str]] = set()
 #: Being removed by parallel work on those modules (the GraphQL types <-> loaders cycle).
 #: Remove an entry once its fix is merged.
-KNOWN_ELSEWHERE_CYCLES = [
-    sorted([f"{PACKAGE}.resolvers.crm", f"{PACKAGE}.resolvers.loaders", f"{PACKAGE}.schema.types"]),
-]  # fmt: skip
-KNOWN_ELSEWHERE_MODULES = {
-    f"{PACKAGE}.resolvers.crm",
-    f"{PACKAGE}.resolvers.loaders",
-    f"{PACKAGE}.schema.types",
-    f"{PACKAGE}.schema.agent_types",
-}
+#: none left: the loaders return records and the GraphQL types convert them
+KNOWN_ELSEWHERE_CYCLES: list[list[str]] = []
+KNOWN_ELSEWHERE_MODULES: set[str] = set()
 
 
 def module_name(path: Path) -> str:

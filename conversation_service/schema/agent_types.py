@@ -10,6 +10,7 @@ from conversation_service.domain.context import ConversationContextResult
 from conversation_service.domain.search import SearchResult
 from conversation_service.domain.sources import SourcedMessages, source_cursor
 from conversation_service.domain.usage import AgentUsageRecord
+from conversation_service.resolvers.loaders import load_conversation, load_customer
 from conversation_service.schema.scalars import JSON, saturated_int
 from conversation_service.schema.types import Message, MessageConnection, PageInfo
 
@@ -30,11 +31,8 @@ class ConversationContext:
         "want it in their context; null when none or unreachable (see extensions.warnings)."
     )
     async def customer(self, info: strawberry.Info) -> JSON | None:
-        from conversation_service.resolvers.crm import load_customer
-        from conversation_service.resolvers.loaders import load_conversation
-
-        conversation = await load_conversation(info, self.conversation_id)
-        customer: JSON | None = await load_customer(info, conversation.record)
+        record = await load_conversation(info, self.conversation_id)
+        customer: JSON | None = await load_customer(info, record)
         return customer
 
     @classmethod

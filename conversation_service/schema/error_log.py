@@ -34,10 +34,10 @@ def _cut(text: str | None) -> str:
 def _kind(error: GraphQLError) -> str:
     """`client`, `unavailable` or `unexpected`."""
     original = error.original_error
+    if original is not None and as_unavailable(original) is not None:
+        return "unavailable"  # checked first: `Unavailable` is a DomainError too
     if original is None or isinstance(original, GraphQLError | DomainError):
         return "client"
-    if as_unavailable(original) is not None:
-        return "unavailable"
     return "unexpected"
 
 
@@ -49,12 +49,21 @@ def _code(error: GraphQLError) -> str:
     return code if isinstance(code, str) else "BAD_USER_INPUT"
 
 
-def log_errors(errors: list[GraphQLError], context: ExecutionContext | None) -> None:
+def log_errors(
+    errors: list[GraphQLError],
+    context: ExecutionContext | None,
+    *,
+    query: str | None = None,
+    operation: str | None = None,
+) -> None:
+    """One line per kind of error; `query`/`operation` when there is no execution context (a
+    document refused before Strawberry saw it, e.g. by the token limit)."""
     kinds: dict[str, list[GraphQLError]] = {}
     for error in errors:
         kinds.setdefault(_kind(error), []).append(error)
-    query = _cut(context.query if context is not None else None)
-    operation = context.operation_name if context is not None else None
+    if context is not None:
+        query, operation = context.query, context.operation_name
+    query = _cut(query)
     client = kinds.get("client")
     if client:
         codes = Counter(_code(e) for e in client)

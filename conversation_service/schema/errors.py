@@ -12,6 +12,7 @@ from strawberry.extensions import SchemaExtension
 
 from conversation_service.adapters.db_errors import as_unavailable
 from conversation_service.domain.errors import DomainError
+from conversation_service.schema.limits import tag_syntax_error
 
 log = logging.getLogger("conversation_service.graphql")
 
@@ -49,6 +50,7 @@ def variable_field(message: str) -> str | None:
 
 
 def shape_error(error: GraphQLError) -> GraphQLError:
+    error = tag_syntax_error(error)
     original = error.original_error
     if isinstance(original, DomainError):
         extensions: dict[str, object] = {"code": original.code}

@@ -1,12 +1,22 @@
 """GraphQL requires `operationName` when a document holds several operations; Strawberry would
-silently run the first one. This operation-level hook turns that into a request error."""
+silently run the first one. `operation_name_error` is the one check (the fast path uses it
+too); `RequireOperationName` turns it into a request error on Strawberry's path."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from graphql import GraphQLError, OperationDefinitionNode
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
+
+MISSING_OPERATION_NAME = "Must provide operation name if query contains multiple operations."
+
+
+def operation_name_error(document: DocumentNode, operation_name: str | None) -> GraphQLError | None:
+    if operation_name is not None:
+        return None
+    operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+    return GraphQLError(MISSING_OPERATION_NAME) if operations > 1 else None
 
 
 class RequireOperationName(SchemaExtension):
@@ -16,11 +26,7 @@ class RequireOperationName(SchemaExtension):
         ctx = self.execution_context
         document = ctx.graphql_document
         if document is not None and not ctx.pre_execution_errors:
-            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-            if len(operations) > 1 and ctx._provided_operation_name is None:
-                ctx.pre_execution_errors = [
-                    GraphQLError(
-                        "Must provide operation name if query contains multiple operations."
-                    )
-                ]
+            error = operation_name_error(document, ctx._provided_operation_name)
+            if error is not None:
+                ctx.pre_execution_errors = [error]
         yield

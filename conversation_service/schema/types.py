@@ -11,6 +11,13 @@ import strawberry
 from conversation_service.domain.enums import ConversationStatus, MessageRole, StateType
 from conversation_service.domain.pagination import conversation_cursor, message_cursor
 from conversation_service.domain.records import ConversationRecord, MessageRecord, StateRecord
+from conversation_service.resolvers.loaders import (
+    load_conversation,
+    load_crm_sync,
+    load_customer,
+    load_messages,
+    load_state,
+)
 from conversation_service.schema import enums  # noqa: F401  (registers the enums)
 from conversation_service.schema.scalars import JSON, saturated_int
 
@@ -198,9 +205,7 @@ class Message:
 
     @strawberry.field
     async def conversation(self, info: strawberry.Info) -> Conversation:
-        from conversation_service.resolvers.loaders import load_conversation
-
-        return await load_conversation(info, self.record.conversation_id)
+        return Conversation.from_record(await load_conversation(info, self.record.conversation_id))
 
     @classmethod
     def from_record(cls, r: MessageRecord) -> Message:
@@ -304,25 +309,20 @@ class Conversation:
         from_timestamp: datetime | None = None,
         limit: int | None = None,
     ) -> MessageConnection:
-        from conversation_service.resolvers.loaders import load_messages
-
-        return await load_messages(
+        page = await load_messages(
             info, self.record, first, after, last, before, from_timestamp, limit
         )
+        return MessageConnection.from_slice(page)
 
     @strawberry.field(description="Live (unexpired) state entries, by key.")
     async def state(self, info: strawberry.Info) -> list[StateEntry]:
-        from conversation_service.resolvers.loaders import load_state
-
-        return await load_state(info, self.record.id)
+        return [StateEntry.from_record(r) for r in await load_state(info, self.record.id)]
 
     @strawberry.field
     async def state_entry(self, info: strawberry.Info, key: str) -> StateEntry | None:
-        from conversation_service.resolvers.loaders import load_state
-
-        for entry in await load_state(info, self.record.id):
-            if entry.key == key:
-                return entry
+        for record in await load_state(info, self.record.id):
+            if record.key == key:
+                return StateEntry.from_record(record)
         return None
 
     @strawberry.field(
@@ -330,16 +330,12 @@ class Conversation:
         "customerInfo.email), cached; null when none or unreachable (see extensions.warnings)."
     )
     async def customer(self, info: strawberry.Info) -> JSON | None:
-        from conversation_service.resolvers.crm import load_customer
-
         customer: JSON | None = await load_customer(info, self.record)
         return customer
 
     @strawberry.field(description="Sync state with the tenant's CRM.")
     async def crm_sync(self, info: strawberry.Info) -> CrmSync:
-        from conversation_service.resolvers.crm import load_crm_sync
-
-        return await load_crm_sync(info, self.record.id)
+        return CrmSync.from_record(await load_crm_sync(info, self.record.id))
 
     @classmethod
     def from_record(cls, r: ConversationRecord) -> Conversation:

@@ -129,6 +129,7 @@ def create_app(
         ],
     )
     app.state.subscriptions = subscriptions
+    app.state.fast_path = graphql_http.fast_path
     if container is not None:
         app.state.container = container
     return app

@@ -20,11 +20,14 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from conversation_service.adapters.db_errors import RETRY_AFTER_S
+from conversation_service.adapters.db_errors import RETRY_AFTER_S, as_unavailable
 from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.schema import schema
+from conversation_service.schema.documents import is_parse_failure, prepare_async
+from conversation_service.schema.error_log import log_errors
 from conversation_service.schema.errors import shape_error
-from conversation_service.schema.fast_path import execute_query
+from conversation_service.schema.fast_path import FastPath
+from conversation_service.schema.limits import limits_of
 from conversation_service.web.ide import graphiql_html
 from conversation_service.web.persisted_queries import PersistedQueries, PersistedQueryError
 from conversation_service.web.request_metrics import record_operation
@@ -105,6 +108,7 @@ class GraphQLHTTP:
         max_batch_size: int = 10,
     ) -> None:
         self._container = container_getter
+        self.fast_path = FastPath()
         self._ide = graphiql_html()
         self._persisted = persisted or PersistedQueries(
             lambda: None, max_entries=1000, ttl_s=86_400, max_query_bytes=65_536
@@ -188,15 +192,38 @@ class GraphQLHTTP:
         context = GraphQLContext(
             container=self._container(), raw_tenant_id=request.headers.get(TENANT_HEADER)
         )
+        # Parse and validate a new document off the event loop (the results land in the
+        # caches both paths read); a document that does not parse is answered here, as
+        # Strawberry would answer it, without parsing it again.
+        prepared = await prepare_async(params["query"], limits_of(context))
+        if is_parse_failure(prepared):
+            assert isinstance(prepared, list)
+            log_errors(prepared, None, query=params["query"], operation=params.get("operationName"))
+            errors = [shape_error(e).formatted for e in prepared]
+            return {"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, None
         allowed = (
             {OperationType.QUERY}
             if request.method == "GET"
             else {OperationType.QUERY, OperationType.MUTATION}
         )
         if OperationType.QUERY in allowed:
-            data = await execute_query(
-                params["query"], params.get("variables"), params.get("operationName"), context
-            )
+            try:
+                data = await self.fast_path.execute(
+                    params["query"], params.get("variables"), params.get("operationName"), context
+                )
+            except Exception as exc:
+                unavailable = as_unavailable(exc)
+                if unavailable is None:
+                    raise
+                error = GraphQLError(unavailable.message, original_error=unavailable)
+                log_errors(
+                    [error], None, query=params["query"], operation=params.get("operationName")
+                )
+                return (
+                    {"errors": [shape_error(error).formatted], "data": None},
+                    503 if media == GRAPHQL_RESPONSE else 200,
+                    {"Retry-After": str(RETRY_AFTER_S)},
+                )
             if data is not None:
                 fast: dict[str, Any] = {"data": data}
                 if context.extensions:

@@ -55,7 +55,8 @@ def _broadcast_stats(broadcast: Any) -> dict[str, int]:
 
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition (`prometheus_client`): the process registry plus this app's
-    live gauges (sockets, subscriptions, broadcast, database pool). With `METRICS_TOKEN` set,
+    live gauges (sockets, subscriptions, broadcast, database pool, the GraphQL fast path's
+    answers and fallbacks; fallbacks by reason are the `fast_path_fallbacks` counter). With `METRICS_TOKEN` set,
     a scrape must send `Authorization: Bearer <token>`."""
     state = request.app.state
     container = state.container
@@ -73,6 +74,7 @@ async def metrics(request: Request) -> Response:
                 lambda: _broadcast_stats(container.broadcast),
             ),
             ("db_pool", "Database connection pool", lambda: _pool_stats(container.db.engine)),
+            ("graphql_fast_path", "The compiled GraphQL read path", state.fast_path.stats.metrics),
         ]
     )
     return Response(exposition(live), media_type=CONTENT_TYPE_LATEST)

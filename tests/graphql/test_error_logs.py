@@ -23,10 +23,17 @@ def _capture(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def _service_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """The service's lines, less the fast path's one DEBUG line per request saying why it handed
+    the request to Strawberry (a bounded diagnostic, checked here to be at most one)."""
+    fast_path = [r for r in caplog.records if r.name == "conversation_service.schema.fast_path"]
+    assert len(fast_path) <= 1, _formatted(fast_path)
+    assert all(r.levelno == logging.DEBUG and len(r.getMessage()) < 300 for r in fast_path)
     return [
         r
         for r in caplog.records
-        if r.name.startswith(("conversation_service", "strawberry")) and r.levelno >= logging.DEBUG
+        if r.name.startswith(("conversation_service", "strawberry"))
+        and r.levelno >= logging.DEBUG
+        and r not in fast_path
     ]
 
 

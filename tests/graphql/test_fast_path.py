@@ -3,15 +3,38 @@
 
 from __future__ import annotations
 
+import logging
+import re
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import strawberry
+from graphql import (
+    FieldNode,
+    GraphQLObjectType,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    build_schema,
+    parse,
+    visit,
+)
+from strawberry.extensions import FieldExtension
+from strawberry.permission import BasePermission
 
 from conversation_service.bootstrap import Container
 from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.schema import schema
-from conversation_service.schema.fast_path import execute_query
+from conversation_service.schema.fast_path import (
+    FastPath,
+    FastPathMismatch,
+    ResolverInfo,
+    _field_entry,
+    execute_query,
+    field_table,
+)
 from tests.conftest import GQL
 
 SEED = """
@@ -58,6 +81,29 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
         '{ conversations(filter: {tags: ["t1"]}, page: 1, pageSize: 2) { page pageSize totalCount nodes { id } } }',
         {},
     ),
+    (
+        """query($c: ID!) { conversation(id: $c) { tenantId agentId sessionId customerInfo
+             crmReferences updatedAt customer
+             crmSync { id status lastSyncedSeq syncedAt attempts error }
+             participants { participantId }
+             messages(first: 5) { nodes { id conversationId contentType senderId agentId modelUsed
+               processingTimeMs metadata clientMessageId sources { title url snippet }
+               execution { executionId mode iterations executionTimeMs promptTokens completionTokens } } }
+             state { id conversationId updatedAt } } }""",
+        {},
+    ),
+    (
+        "query($c: ID!) { conversationContext(conversationId: $c) { conversationId oversizedMessageIds customer } }",
+        {},
+    ),
+    (
+        '{ agentUsage(agentId: "agent-1") { agentId promptTokens completionTokens contentTokens conversationTokens } }',
+        {},
+    ),
+    (
+        '{ searchMessages(query: "hello") { pageInfo { hasNextPage endCursor } edges { cursor } } }',
+        {},
+    ),
 ]
 
 
@@ -69,6 +115,9 @@ async def _seed(gql: GQL) -> str:
                 "input": {
                     "title": "fast",
                     "userId": "u",
+                    "sessionId": "s-1",
+                    "customerInfo": {"name": "Ada"},
+                    "crmReferences": {"deal": "d-1"},
                     "agentId": "agent-1",
                     "tags": ["t1"],
                     "participants": [{"id": "u", "kind": "user", "displayName": "U"}],
@@ -77,7 +126,19 @@ async def _seed(gql: GQL) -> str:
             },
         )
     )["createConversation"]["id"]
-    await gql.ok(ADD, {"c": cid, "input": {"role": "USER", "content": "hello there"}})
+    await gql.ok(
+        ADD,
+        {
+            "c": cid,
+            "input": {
+                "role": "USER",
+                "content": "hello there",
+                "senderId": "u",
+                "clientMessageId": "client-1",
+                "metadata": {"channel": "web"},
+            },
+        },
+    )
     await gql.ok(
         ADD,
         {
@@ -86,8 +147,22 @@ async def _seed(gql: GQL) -> str:
                 "role": "ASSISTANT",
                 "content": "hello back",
                 "tokenCount": 7,
-                "sources": [{"documentId": "doc-1", "title": "D", "score": 0.5}],
+                "agentId": "agent-1",
+                "modelUsed": "m-1",
+                "processingTimeMs": 12,
+                "sources": [
+                    {
+                        "documentId": "doc-1",
+                        "title": "D",
+                        "url": "https://example.com/d",
+                        "snippet": "s",
+                        "score": 0.5,
+                    }
+                ],
                 "execution": {
+                    "executionId": "e-1",
+                    "iterations": 2,
+                    "executionTimeMs": 30,
                     "mode": "advance",
                     "promptTokens": 3,
                     "completionTokens": 4,
@@ -104,7 +179,7 @@ async def _seed(gql: GQL) -> str:
         'mutation($c: ID!) { updateConversationState(conversationId: $c, input: {key: "k", value: {v: 1}}) { version } }',
         {"c": cid},
     )
-    return cid
+    return str(cid)
 
 
 @pytest.mark.parametrize(("query", "variables"), QUERIES)
@@ -137,3 +212,120 @@ async def test_fast_path_steps_aside(container: Container, gql: GQL, tenant: str
     # ...and the HTTP door then answers with the ordinary typed errors.
     body = await gql('{ conversation(id: "not-a-uuid") { id } }')
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_every_output_field_of_the_sdl_is_covered() -> None:
+    """Each output field of schema.graphql (roots for writes aside) appears in at least one query
+    compared above, so a field the fast path mishandles cannot go unnoticed."""
+    sdl = build_schema((Path(__file__).parents[2] / "schema.graphql").read_text())
+    every = {
+        (name, f)
+        for name, t in sdl.type_map.items()
+        if isinstance(t, GraphQLObjectType)
+        and not name.startswith("__")
+        and name not in ("Mutation", "Subscription")
+        for f in t.fields
+    }
+    seen: set[tuple[str, str]] = set()
+    type_info = TypeInfo(sdl)
+
+    class Fields(Visitor):
+        def enter_field(self, node: FieldNode, *_: Any) -> None:
+            parent = type_info.get_parent_type()
+            if parent is not None:
+                seen.add((parent.name, node.name.value))
+
+    for query, _ in QUERIES:
+        visit(parse(query), TypeInfoVisitor(type_info, Fields()))
+    assert len(every) > 100
+    assert sorted(every - seen) == []
+
+
+async def test_every_fallback_is_counted_logged_and_exposed(
+    container: Container, gql: GQL, tenant: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fast = FastPath()
+    ctx = GraphQLContext(container=container, raw_tenant_id=tenant)
+    with caplog.at_level(logging.DEBUG, logger="conversation_service.schema.fast_path"):
+        assert await fast.execute("{ __schema { queryType { name } } }", None, None, ctx) is None
+        assert await fast.execute('{ conversation(id: "bad") { id } }', None, None, ctx) is None
+        assert await fast.execute("mutation { x }", None, None, ctx) is None
+        assert (
+            await fast.execute("query A { __typename } query B { __typename }", None, None, ctx)
+            is None
+        )
+    assert fast.stats.fallbacks == {
+        "introspection": 1,
+        "error:ValidationFailed": 1,
+        "invalid document": 1,
+        "operation name": 1,
+    }
+    assert fast.stats.served == 0
+    lines = [r.getMessage() for r in caplog.records if "fell back" in r.getMessage()]
+    assert len(lines) == 4
+    assert all(len(line) < 300 for line in lines)
+    # The app's own fast path is on /metrics.
+    await gql.ok("{ __typename }")
+    await gql("{ __schema { queryType { name } } }")
+    metrics = (await gql.client.get("/metrics")).text
+    served = re.search(r"^conversation_service_graphql_fast_path_served (\S+)$", metrics, re.M)
+    assert served is not None
+    assert float(served.group(1)) >= 1
+    assert 'conversation_service_fast_path_fallbacks_total{reason="introspection"} ' in metrics
+
+
+class _WrongFastPath(FastPath):
+    """A compiled path with a bug: every answer it computes has the wrong `__typename`."""
+
+    async def _run(self, *args: Any) -> dict[str, Any]:
+        data = await super()._run(*args)
+        return {**data, "__typename": "Mutation"} if "__typename" in data else data
+
+
+async def test_verify_mode_fails_on_any_difference(container: Container, tenant: str) -> None:
+    assert container.settings.fast_path_verify  # the whole suite runs with it
+    ctx = GraphQLContext(container=container, raw_tenant_id=tenant)
+    assert await FastPath().execute("{ __typename }", None, None, ctx) == {"__typename": "Query"}
+    with pytest.raises(FastPathMismatch):
+        await _WrongFastPath().execute("{ __typename }", None, None, ctx)
+    # Strawberry reports an error where the fast path answered: a difference too.
+    with pytest.raises(FastPathMismatch):
+        await FastPath()._verify(
+            '{ conversation(id: "bad") { id } }', None, None, ctx, {"conversation": None}
+        )
+
+
+def test_fields_with_extensions_or_permissions_are_never_compiled() -> None:
+    class Deny(BasePermission):
+        message = "no"
+
+        def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+            return False
+
+    class Upper(FieldExtension):
+        def resolve(self, next_: Any, source: Any, info: strawberry.Info, **kwargs: Any) -> Any:
+            return str(next_(source, info, **kwargs)).upper()
+
+    @strawberry.type
+    class Q:
+        @strawberry.field(permission_classes=[Deny])  # type: ignore[untyped-decorator]
+        def secret(self) -> str:
+            return "s"
+
+        @strawberry.field(extensions=[Upper()])  # type: ignore[untyped-decorator]
+        def loud(self) -> str:
+            return "l"
+
+        @strawberry.field
+        def plain(self) -> str:
+            return "p"
+
+    fields = strawberry.Schema(query=Q)._schema.query_type.fields  # type: ignore[union-attr]
+    assert _field_entry(fields["secret"]) == "field extensions"
+    assert _field_entry(fields["loud"]) == "field extensions"
+    entry = _field_entry(fields["plain"])
+    assert isinstance(entry, ResolverInfo)
+    assert entry.is_method
+    # ...and in our schema, the table is built once and every field is either compilable or
+    # carries its reason.
+    assert field_table(schema._schema) is field_table(schema._schema)

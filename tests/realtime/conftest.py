@@ -60,6 +60,7 @@ class LiveServer:
 
 
 async def start_server(settings: Settings) -> LiveServer:
+    settings = settings.with_(fast_path_verify=True)  # every fast-path answer checked
     container = await build_container(settings)
     await upgrade(container.db.engine)
     app = create_app(container=container)
