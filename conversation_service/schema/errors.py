@@ -12,6 +12,7 @@ from strawberry.extensions import SchemaExtension
 
 from conversation_service.adapters.db_errors import as_unavailable
 from conversation_service.domain.errors import DomainError
+from conversation_service.observability.metrics import GRAPHQL_ERRORS
 from conversation_service.schema.limits import tag_syntax_error
 
 log = logging.getLogger("conversation_service.graphql")
@@ -50,6 +51,15 @@ def variable_field(message: str) -> str | None:
 
 
 def shape_error(error: GraphQLError) -> GraphQLError:
+    """The error as callers see it (typed `extensions.code`, masked when unexpected), counted
+    on /metrics by code."""
+    shaped = _shape(error)
+    code = (shaped.extensions or {}).get("code")
+    GRAPHQL_ERRORS.labels(code if isinstance(code, str) and len(code) <= 40 else "OTHER").inc()
+    return shaped
+
+
+def _shape(error: GraphQLError) -> GraphQLError:
     error = tag_syntax_error(error)
     original = error.original_error
     if isinstance(original, DomainError):

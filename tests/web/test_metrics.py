@@ -96,3 +96,20 @@ async def test_metrics_token(database_urls: dict[str, Any]) -> None:
     finally:
         await live.stop()
         await live.container.close()
+
+
+async def test_graphql_errors_are_counted_by_code(client: httpx.AsyncClient, tenant: str) -> None:
+    def count(text: str, code: str) -> float:
+        for family in text_string_to_metric_families(text):
+            if family.name == "conversation_service_graphql_errors":
+                for s in family.samples:
+                    if s.name.endswith("_total") and s.labels["code"] == code:
+                        return s.value
+        return 0.0
+
+    before = count((await _scrape(client)).text, "NOT_FOUND")
+    q = {
+        "query": '{ messages(conversationId: "00000000-0000-0000-0000-000000000000") { totalCount } }'
+    }
+    await client.post("/graphql", json=q, headers={"X-Tenant-ID": tenant})
+    assert count((await _scrape(client)).text, "NOT_FOUND") >= before + 1

@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 from conversation_service.domain.clock import utcnow
 from conversation_service.domain.errors import Unauthenticated
 from conversation_service.domain.validation import tenant_id as validate_tenant
+from conversation_service.schema.limits import QueryLimits
 from conversation_service.web.rate_limit import check_rate, graphql_error
 from conversation_service.web.ws.groups import Member
 from conversation_service.web.ws.operation import (
@@ -155,7 +156,8 @@ class Connection:
         if refused is not None:
             self._refuse(op_id, [graphql_error(refused)])
             return
-        parsed = parse_operation(self.tenant, payload)
+        limits = QueryLimits.of(self.server.settings())
+        parsed = await parse_operation(self.tenant, payload, limits)
         if isinstance(parsed, list):
             self._refuse(op_id, parsed)
             return

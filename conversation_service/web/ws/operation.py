@@ -27,8 +27,9 @@ from conversation_service.domain.errors import DomainError
 from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.resolvers.subscriptions import open_feed
 from conversation_service.schema import schema
+from conversation_service.schema.documents import prepare_async
 from conversation_service.schema.errors import shape_error
-from conversation_service.schema.fast_path import prepare
+from conversation_service.schema.limits import QueryLimits
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +116,11 @@ class Subscription:
     group_key: tuple[Any, ...]
 
 
-def parse_operation(tenant: str, payload: Any) -> Subscription | OneShot | ErrorList:
-    """What a `subscribe`/`start` payload asks for, or the errors that refuse it."""
+async def parse_operation(
+    tenant: str, payload: Any, limits: QueryLimits
+) -> Subscription | OneShot | ErrorList:
+    """What a `subscribe`/`start` payload asks for, or the errors that refuse it. A new
+    document is parsed and validated off the event loop, with the connection's limits."""
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
         return bad_input("payload.query must be a string")
     query: str = payload["query"]
@@ -126,7 +130,7 @@ def parse_operation(tenant: str, payload: Any) -> Subscription | OneShot | Error
         return bad_input("variables must be an object")
     if operation_name is not None and not isinstance(operation_name, str):
         return bad_input("operationName must be a string")
-    document = prepare(query)
+    document = await prepare_async(query, limits)
     if isinstance(document, list):
         return errors_payload(document)
     operation = get_operation_ast(document, operation_name)
