@@ -122,11 +122,14 @@ class RateLimiter:
         if len(self._refused_until) >= _MAX_REFUSED_CACHE:
             self._refused_until = {t: u for t, u in self._refused_until.items() if u > now}
         self._refused_until[tenant] = reset
-        return self._refuse(item, reset - now, kind)
+        # From the clock the reset was computed with (the round trips since `now` would push
+        # a fresh 60 s window to 61), and never more than one window.
+        return self._refuse(item, reset - time.time(), kind)
 
     def _refuse(self, item: RateLimitItem, remaining: float, kind: Kind) -> RetryAfter:
         self.refusals[kind] += 1
-        return RetryAfter(max(1, math.ceil(remaining)), str(item))
+        seconds = min(math.ceil(remaining), item.get_expiry())
+        return RetryAfter(max(1, seconds), str(item))
 
     async def _reset_at(self, key: str) -> float:
         """When the window of `key` ends. `limits`' own `get_expiry` reads Redis `TTL` in whole

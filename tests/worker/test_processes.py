@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from typing import Any
 
@@ -119,6 +120,18 @@ async def test_kill_9_mid_batch_then_restart_applies_everything_once_in_order(
         assert held, "w1 held no entries when killed"
         assert await _count(db, messages, tenant) < 2 * CONVERSATIONS * TURNS
         procs["w1"] = spawn(container, redis_url, env, "w1")  # restart under the same name
+        restarted = time.monotonic()
+
+        async def w1_reads_again() -> bool:
+            """The restarted w1 has read the group since its restart (so it is up and its
+            SIGTERM handler installed): the survivor may drain everything before that."""
+            for c in await rds.xinfo_consumers(wire.stream, wire.group):
+                name = c["name"].decode() if isinstance(c["name"], bytes) else c["name"]
+                if name == "w1" and c["idle"] / 1000 < time.monotonic() - restarted:
+                    return True
+            return False
+
+        await wait_for(w1_reads_again, 60, "the restarted w1 to read")
         await wire.drained(wait_s=60)
         assert await _count(db, worker_actions, tenant) == CONVERSATIONS * TURNS
         for c in cids:

@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from typing import Protocol as TypingProtocol
 
 import orjson
 from starlette.websockets import WebSocket
@@ -23,7 +24,7 @@ from conversation_service.domain.errors import Unauthenticated
 from conversation_service.domain.validation import tenant_id as validate_tenant
 from conversation_service.schema.limits import QueryLimits
 from conversation_service.web.rate_limit import check_rate, graphql_error
-from conversation_service.web.ws.groups import Member
+from conversation_service.web.ws.groups import Groups, Member
 from conversation_service.web.ws.operation import (
     ErrorList,
     OneShot,
@@ -35,9 +36,20 @@ from conversation_service.web.ws.operation import (
 )
 from conversation_service.web.ws.outbox import Outbox
 from conversation_service.web.ws.protocol import Protocol, Refusal
+from conversation_service.web.ws.tenant_limits import TenantLimits
 
-if TYPE_CHECKING:
-    from conversation_service.web.ws.server import SubscriptionServer
+
+class ServerPort(TypingProtocol):
+    """What a connection needs of its server (the server module imports this one)."""
+
+    container: Callable[[], Any]
+    groups: Groups
+
+    @property
+    def limits(self) -> TenantLimits: ...
+
+    def settings(self) -> Any: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +91,7 @@ def _never_stopped() -> None:
 class Connection:
     """One WebSocket speaking `protocol`."""
 
-    def __init__(self, server: SubscriptionServer, ws: WebSocket, protocol: Protocol) -> None:
+    def __init__(self, server: ServerPort, ws: WebSocket, protocol: Protocol) -> None:
         self.server = server
         self.ws = ws
         self.protocol = protocol

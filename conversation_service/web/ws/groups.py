@@ -14,20 +14,30 @@ import asyncio
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from typing import Protocol as TypingProtocol
 
 from conversation_service.resolvers.subscriptions import position_of
 from conversation_service.web.ws.operation import ErrorList, Prepared, run_stream
 
-if TYPE_CHECKING:
-    from conversation_service.web.ws.connection import Connection
+
+class MemberSocket(TypingProtocol):
+    """What a group needs of a member's connection (the connection module imports this one)."""
+
+    def fail(self, op_id: str, errors: ErrorList) -> None: ...
+
+    def finish(self, op_id: str) -> None: ...
+
+    def try_send_data(self, op_id: str, payload: str) -> bool: ...
+
+    def go_solo(self, member: Member, op: Prepared) -> None: ...
 
 
 @dataclass(eq=False)
 class Member:
     """One subscription (operation id) of one connection inside a group."""
 
-    conn: Connection
+    conn: MemberSocket
     op_id: str
     field_name: str
     positions: dict[str, int] = field(default_factory=dict)

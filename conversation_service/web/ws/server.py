@@ -22,46 +22,9 @@ from conversation_service.web.ws.graphql_transport_ws import GraphQLTransportWS
 from conversation_service.web.ws.graphql_ws import GraphQLWS
 from conversation_service.web.ws.groups import Groups
 from conversation_service.web.ws.protocol import Protocol
+from conversation_service.web.ws.tenant_limits import TenantLimits
 
 PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (GraphQLTransportWS, GraphQLWS)}
-
-
-class TenantLimits:
-    """Open sockets and subscriptions per tenant (WS_MAX_CONNECTIONS_PER_TENANT,
-    WS_MAX_SUBSCRIPTIONS_PER_TENANT), counted in this process."""
-
-    def __init__(self, max_connections: int, max_subscriptions: int) -> None:
-        self.max_connections = max_connections
-        self.max_subscriptions = max_subscriptions
-        self.connections: dict[str, int] = {}
-        self.subscriptions: dict[str, int] = {}
-
-    @staticmethod
-    def _take(counts: dict[str, int], tenant: str, limit: int) -> bool:
-        if counts.get(tenant, 0) >= limit:
-            return False
-        counts[tenant] = counts.get(tenant, 0) + 1
-        return True
-
-    @staticmethod
-    def _give(counts: dict[str, int], tenant: str) -> None:
-        left = counts.get(tenant, 0) - 1
-        if left > 0:
-            counts[tenant] = left
-        else:
-            counts.pop(tenant, None)
-
-    def open_connection(self, tenant: str) -> bool:
-        return self._take(self.connections, tenant, self.max_connections)
-
-    def close_connection(self, tenant: str) -> None:
-        self._give(self.connections, tenant)
-
-    def open_subscription(self, tenant: str) -> bool:
-        return self._take(self.subscriptions, tenant, self.max_subscriptions)
-
-    def close_subscription(self, tenant: str) -> None:
-        self._give(self.subscriptions, tenant)
 
 
 def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
