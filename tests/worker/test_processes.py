@@ -114,6 +114,16 @@ async def test_kill_9_mid_batch_then_restart_applies_everything_once_in_order(
             return await _count(db, messages, tenant) >= 2 * CONVERSATIONS * 10
 
         await wait_for(progressed, 30, "workers to make progress")
+
+        async def w1_holds_entries() -> bool:
+            # A live consumer's entries can be claimed by the other one past the claim idle
+            # time (500 ms here), so kill w1 at a moment it holds some: mid-batch.
+            held = await rds.xpending_range(
+                wire.stream, wire.group, "-", "+", 100, consumername="w1"
+            )
+            return bool(held)
+
+        await wait_for(w1_holds_entries, 30, "w1 to hold entries")
         procs["w1"].send_signal(signal.SIGKILL)
         procs["w1"].wait(10)
         held = await rds.xpending_range(wire.stream, wire.group, "-", "+", 100, consumername="w1")
