@@ -5,7 +5,6 @@ server B and a worker wrote."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from conversation_service.config import Settings
 from conversation_service.migrate import upgrade
 from conversation_service.worker.streams import main_stream
 from tests.conftest import _unavailable as unavailable
-from tests.realtime.conftest import TRANSPORT_WS, WSClient, free_port
+from tests.realtime.conftest import TRANSPORT_WS, WSClient, free_port, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -40,15 +39,6 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-async def _ready(http: httpx.AsyncClient, port: int) -> None:
-    async with asyncio.timeout(40):
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -77,7 +67,7 @@ async def topology(
     try:
         async with httpx.AsyncClient(timeout=5) as http:
             for port in ports:
-                await _ready(http, port)
+                await wait_ready(http, port, 40)
         yield ports, nooble_env
     finally:
         for proc in procs:

@@ -126,6 +126,16 @@ class ServeProcess:
         return 0.0
 
 
+async def wait_ready(http: httpx.AsyncClient, port: int, wait_s: float = 30) -> None:
+    """Until the `serve` process on `port` answers `/readyz` with 200 (database and broker up)."""
+    async with asyncio.timeout(wait_s):
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+
+
 @contextlib.asynccontextmanager
 async def serve_process(pg_url: str, redis_url: str, **env: str) -> AsyncIterator[ServeProcess]:
     """Migrate, start `serve` on a free port with `env` added, wait until it is ready."""
@@ -146,12 +156,7 @@ async def serve_process(pg_url: str, redis_url: str, **env: str) -> AsyncIterato
     )
     try:
         async with httpx.AsyncClient(timeout=5) as http:
-            async with asyncio.timeout(30):
-                while True:
-                    with contextlib.suppress(httpx.HTTPError):
-                        if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                            break
-                    await asyncio.sleep(0.1)
+            await wait_ready(http, port)
             yield ServeProcess(proc, port, http)
     finally:
         proc.terminate()

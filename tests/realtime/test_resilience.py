@@ -27,7 +27,14 @@ from conversation_service.domain.enums import MessageRole
 from conversation_service.domain.events import NullPublisher
 from conversation_service.domain.messages import add_message
 from conversation_service.migrate import upgrade
-from tests.realtime.conftest import TRANSPORT_WS, LiveServer, WSClient, free_port, start_server
+from tests.realtime.conftest import (
+    TRANSPORT_WS,
+    LiveServer,
+    WSClient,
+    free_port,
+    start_server,
+    wait_ready,
+)
 from tests.realtime.test_subscriptions import MESSAGE_ADDED, collect, subscribed, wait_for
 
 
@@ -324,12 +331,7 @@ async def test_sigterm_completes_subscriptions(pg_url: str, redis_url: str, tena
     proc = _serve(port, env)
     try:
         async with httpx.AsyncClient(timeout=5) as http:
-            async with asyncio.timeout(30):
-                while True:
-                    with contextlib.suppress(httpx.HTTPError):
-                        if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                            break
-                    await asyncio.sleep(0.1)
+            await wait_ready(http, port)
         clients = [
             await WSClient.connect(f"ws://127.0.0.1:{port}/graphql", p, tenant)
             for p in (TRANSPORT_WS, "graphql-ws")
