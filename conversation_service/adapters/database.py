@@ -141,6 +141,8 @@ class SqlUnitOfWork:
         self._committed = False
         self._custom_plans = False
         self._events: list[object] = []
+        #: (action, target id) recorded by services; written to `audit_log` at commit
+        self.audit_entries: list[tuple[str, str | None]] = []
         self.conversations = SqlConversationStore(self)
         self.messages = SqlMessageStore(self)
         self.sources = SqlSourceStore(self)
@@ -157,6 +159,9 @@ class SqlUnitOfWork:
 
     def add_event(self, event: object) -> None:
         self._events.append(event)
+
+    def audit(self, action: str, target_id: str | None = None) -> None:
+        self.audit_entries.append((action, target_id))
 
     @property
     def events(self) -> list[object]:

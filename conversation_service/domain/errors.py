@@ -36,6 +36,12 @@ class Unauthenticated(DomainError):
     code = "UNAUTHENTICATED"
 
 
+class Forbidden(DomainError):
+    """The credential is valid but does not grant this tenant or this role."""
+
+    code = "FORBIDDEN"
+
+
 class WriteConflict(Exception):
     """A write lost a race on a unique key (a concurrent add of the same id, a first write of
     the same state key): the transaction is spoiled, and running the whole operation again

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from conversation_service.adapters.database import Database
 from conversation_service.domain import validation
+from conversation_service.domain.identity import Principal, Role, anonymous
 
 if TYPE_CHECKING:
     from conversation_service.bootstrap import Container
@@ -21,6 +22,8 @@ class GraphQLContext:
     conversation_records: dict[str, ConversationRecord] = field(default_factory=dict)
     extensions: dict[str, Any] = field(default_factory=dict)
     connection_id: str | None = None
+    #: who the door authenticated; None under AUTH_MODE=none (anyone naming a tenant)
+    principal: Principal | None = None
 
     @property
     def tenant_id(self) -> str:
@@ -31,3 +34,9 @@ class GraphQLContext:
     def db(self) -> Database:
         """The unit-of-work factory."""
         return self.container.db
+
+    def require(self, role: Role) -> Principal:
+        """The caller's principal, if it holds `role` (FORBIDDEN otherwise)."""
+        principal = self.principal or anonymous(self.tenant_id)
+        principal.require(role)
+        return principal

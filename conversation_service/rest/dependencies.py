@@ -13,6 +13,7 @@ from fastapi import Depends, Header, Path, Request
 
 from conversation_service.domain import validation
 from conversation_service.domain.errors import NotFound, ValidationFailed
+from conversation_service.domain.identity import Principal, anonymous
 
 if TYPE_CHECKING:
     from conversation_service.bootstrap import Container
@@ -39,6 +40,13 @@ def get_tenant(
     return validation.tenant_id(x_tenant_id)
 
 
+def get_principal(request: Request, tenant: Annotated[str, Depends(get_tenant)]) -> Principal:
+    """The principal the authentication layer put on the request; anyone naming the tenant
+    under AUTH_MODE=none."""
+    found: Principal | None = getattr(request.state, "principal", None)
+    return found if found is not None else anonymous(tenant)
+
+
 def get_conversation_id(
     conversation_id: Annotated[str, Path(description="The conversation's UUID.")],
 ) -> str:
@@ -59,5 +67,6 @@ def get_state_key(state_key: Annotated[str, Path(description="The state key.")])
 
 ContainerDep = Annotated["Container", Depends(get_container)]
 Tenant = Annotated[str, Depends(get_tenant)]
+Caller = Annotated[Principal, Depends(get_principal)]
 ConversationId = Annotated[str, Depends(get_conversation_id)]
 StateKey = Annotated[str, Depends(get_state_key)]
