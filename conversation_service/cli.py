@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import re
 import sys
 from collections.abc import Sequence
@@ -21,6 +22,15 @@ from conversation_service.schema import export_sdl
 from conversation_service.web.app import create_app
 from conversation_service.web.server import serve
 from conversation_service.worker.runner import run_worker
+
+log = logging.getLogger("conversation_service.cli")
+
+#: logged at start-up by `serve` under AUTH_MODE=none (tests look for its first words)
+OPEN_WARNING = (
+    "AUTH_MODE=none: NO AUTHENTICATION. Any caller can act for any tenant by naming it in "
+    "X-Tenant-ID. Only for local development; set DATABASE_URL (AUTH_MODE then defaults to "
+    "required) or AUTH_MODE=required, and create a key with `conversation-service keys create`."
+)
 
 
 def _logging(settings: Settings) -> None:
@@ -37,6 +47,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if overrides:
         settings = settings.with_(**overrides)
     _logging(settings)
+    if not settings.auth_required:
+        log.warning(OPEN_WARNING)
     if settings.is_sqlite or args.migrate:
         # The embedded default creates/upgrades its own database so `make run` needs nothing else.
         upgrade_url(settings.database_url)
