@@ -8,6 +8,7 @@ the clock, the settings, the CRM side and the events it publishes after commit.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from conversation_service.adapters.crm.service import CrmService
+from conversation_service.adapters.store.api_keys import SqlApiKeyStore
 from conversation_service.adapters.store.conversations import SqlConversationStore
 from conversation_service.adapters.store.crm_sync import SqlCrmSyncStore
 from conversation_service.adapters.store.ledger import SqlLedgerStore
@@ -153,6 +155,7 @@ class SqlUnitOfWork:
         )
         self.usage = SqlUsageStore(self)
         self.ledger = SqlLedgerStore(self)
+        self.api_keys = SqlApiKeyStore(self)
 
     def now(self) -> datetime:
         return utcnow()
@@ -269,6 +272,11 @@ class Database:
     `db(tenant)` is a unit of work the caller commits; `db.reading(tenant)` a read-only one;
     `db.run(tenant, service, *args)` runs one service in its own unit of work, commits it, and
     runs it again when it lost a race on a unique key; `db.query(...)` is its read-only twin.
+
+    Who acts (`uow.actor`, what the audit log records): a door binds its caller once per
+    request with `db.acting(principal.actor)` and hands that handle to resolvers and routes, so
+    every unit of work it opens (`run`, `query`, `db(tenant)`, `reading`) carries the actor
+    without each call site passing it; `db(tenant, actor=...)` names one explicitly (worker).
     """
 
     def __init__(
@@ -288,6 +296,8 @@ class Database:
         self.reactions = reactions or Reactions()
         self.context_policy = context_policy or ContextPolicy.from_settings(self.settings)
         self.dialect = engine.dialect.name
+        #: the actor of every unit of work this handle opens (see `acting`)
+        self.actor: str | None = None
         # SQLite allows one writer: serialise this process's writers instead of spinning on BUSY.
         self.write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
 
@@ -302,11 +312,20 @@ class Database:
             context_policy=self.context_policy,
         )
 
+    def acting(self, actor: str | None) -> Database:
+        """This database (same engine, pool, write lock and wiring) with `actor` on every unit
+        of work it opens."""
+        if actor == self.actor:
+            return self
+        view = copy.copy(self)
+        view.actor = actor
+        return view
+
     def __call__(self, tenant_id: str, *, actor: str | None = None) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self, tenant_id, actor)
+        return SqlUnitOfWork(self, tenant_id, actor if actor is not None else self.actor)
 
     def reading(self, tenant_id: str) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self, tenant_id, None, readonly=True)
+        return SqlUnitOfWork(self, tenant_id, self.actor, readonly=True)
 
     async def run(
         self,

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # types only: the CRM connectors' own modules (no driver at i
     from conversation_service.adapters.crm.base import CrmClient
     from conversation_service.adapters.crm.cache import CustomerCache
     from conversation_service.adapters.crm.config import CrmConfig
+    from conversation_service.domain.api_keys import ApiKeyRecord
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -207,6 +208,19 @@ class LedgerStore(Protocol):
     async def lookup(self, action_id: str) -> Recorded | None: ...
 
 
+class ApiKeyStore(Protocol):
+    """API keys. Not scoped to the unit of work's tenant: a key names its own tenant and is
+    looked up by id before any tenant is known."""
+
+    async def insert(self, record: ApiKeyRecord) -> None: ...
+    async def get(self, key_id: str) -> ApiKeyRecord | None: ...
+    async def of_tenant(self, tenant_id: str) -> list[ApiKeyRecord]: ...
+    async def revoke(self, key_id: str, now: datetime) -> ApiKeyRecord: ...
+    async def touch(self, used: dict[str, datetime]) -> None:
+        """Record last-used times (one statement per batch, never moving a time back)."""
+        ...
+
+
 class Crm(Protocol):
     """The process's CRM side, as the domain uses it (`adapters.crm.CrmService`)."""
 
@@ -250,6 +264,8 @@ class UnitOfWork(Protocol):
     def usage(self) -> UsageStore: ...
     @property
     def ledger(self) -> LedgerStore: ...
+    @property
+    def api_keys(self) -> ApiKeyStore: ...
 
     def now(self) -> datetime: ...
     def add_event(self, event: object) -> None: ...

@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from conversation_service.models.api_key import ApiKey
 from conversation_service.models.conversation import Conversation, ConversationTag
 from conversation_service.models.crm_sync import CrmSync
 from conversation_service.models.message import Message
@@ -11,6 +12,7 @@ from conversation_service.models.worker_action import WorkerAction
 
 metadata = SQLModel.metadata
 
+api_keys = ApiKey.__table__  # type: ignore[attr-defined]
 conversations = Conversation.__table__  # type: ignore[attr-defined]
 conversation_tags = ConversationTag.__table__  # type: ignore[attr-defined]
 messages = Message.__table__  # type: ignore[attr-defined]
@@ -20,6 +22,7 @@ crm_sync = CrmSync.__table__  # type: ignore[attr-defined]
 worker_actions = WorkerAction.__table__  # type: ignore[attr-defined]
 
 __all__ = [
+    "ApiKey",
     "Conversation",
     "ConversationState",
     "ConversationTag",
@@ -27,6 +30,7 @@ __all__ = [
     "Message",
     "MessageSource",
     "WorkerAction",
+    "api_keys",
     "conversation_state",
     "conversation_tags",
     "conversations",

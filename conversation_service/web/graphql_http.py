@@ -21,8 +21,11 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from conversation_service.adapters.db_errors import RETRY_AFTER_S, as_unavailable
+from conversation_service.domain.errors import Forbidden
+from conversation_service.domain.identity import Principal
 from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.schema import schema
+from conversation_service.schema.access import check_operation
 from conversation_service.schema.documents import is_parse_failure, prepare_async
 from conversation_service.schema.error_log import log_errors
 from conversation_service.schema.errors import shape_error
@@ -189,8 +192,15 @@ class GraphQLHTTP:
             )
         if params["query"] is None:
             return _error_body("`query` must be a non-empty string"), 400, None
+        # AUTH_MODE=required: the principal the authentication middleware admitted (its tenant
+        # is the request's); none: whoever names the tenant in X-Tenant-ID.
+        principal: Principal | None = request.scope.get("state", {}).get("principal")
         context = GraphQLContext(
-            container=self._container(), raw_tenant_id=request.headers.get(TENANT_HEADER)
+            container=self._container(),
+            raw_tenant_id=(
+                principal.tenant_id if principal else request.headers.get(TENANT_HEADER)
+            ),
+            principal=principal,
         )
         # Parse and validate a new document off the event loop (the results land in the
         # caches both paths read); a document that does not parse is answered here, as
@@ -201,6 +211,13 @@ class GraphQLHTTP:
             log_errors(prepared, None, query=params["query"], operation=params.get("operationName"))
             errors = [shape_error(e).formatted for e in prepared]
             return {"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, None
+        if not isinstance(prepared, list):
+            try:
+                check_operation(principal, prepared, params.get("operationName"))
+            except Forbidden as exc:
+                error = GraphQLError(exc.message, original_error=exc)
+                status = 403 if media == GRAPHQL_RESPONSE else 200
+                return {"errors": [shape_error(error).formatted]}, status, None
         allowed = (
             {OperationType.QUERY}
             if request.method == "GET"
