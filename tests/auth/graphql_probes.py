@@ -53,7 +53,7 @@ def _literal(type_: GraphQLInputType) -> str:
     if isinstance(type_, GraphQLList):
         return f"[{_literal(type_.of_type)}]"
     if isinstance(type_, GraphQLEnumType):
-        return next(iter(type_.values))
+        return str(next(iter(type_.values)))
     if isinstance(type_, GraphQLInputObjectType):
         fields = [
             f"{name}: {_literal(f.type)}"
