@@ -101,7 +101,10 @@ def create_app(
         max_query_bytes=settings.apq_max_query_bytes,
     )
     graphql_http = GraphQLHTTP(
-        get_container, persisted=persisted, max_batch_size=settings.max_batch_size
+        get_container,
+        persisted=persisted,
+        max_batch_size=settings.max_batch_size,
+        auth_header=settings.auth_required,
     )
     subscriptions = SubscriptionServer(get_container)
     routes = [

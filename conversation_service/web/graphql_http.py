@@ -109,10 +109,12 @@ class GraphQLHTTP:
         *,
         persisted: PersistedQueries | None = None,
         max_batch_size: int = 10,
+        auth_header: bool = False,
     ) -> None:
         self._container = container_getter
         self.fast_path = FastPath()
-        self._ide = graphiql_html()
+        # AUTH_MODE=required: GraphiQL's header editor starts with `Authorization: Bearer `
+        self._ide = graphiql_html(auth_header)
         self._persisted = persisted or PersistedQueries(
             lambda: None, max_entries=1000, ttl_s=86_400, max_query_bytes=65_536
         )

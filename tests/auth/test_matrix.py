@@ -274,3 +274,11 @@ async def test_rest_has_no_existence_oracle(world: World, who: str) -> None:
             if one.status_code < 400:
                 differ.append(f"{method} {template} reached A's conversation: {one.text}")
     assert differ == []
+
+
+async def test_graphiql_stays_usable(world: World) -> None:
+    """The page needs no credential and starts with the Authorization header to fill in."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        page = await http.get(f"{world.server.http_url}/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert '\\"Authorization\\": \\"Bearer \\"' in page.text
