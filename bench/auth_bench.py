@@ -23,6 +23,8 @@ import jwt
 
 from bench.loadgen import Scenario, run_in_process
 from bench.run import ROOT, bench_database, server
+from conversation_service.bootstrap import build_container
+from conversation_service.config import Settings
 
 TENANT = "bench-auth"
 SECRET = "bench-secret-of-at-least-thirty-two-bytes"
@@ -120,6 +122,41 @@ def main(argv: list[str] | None = None) -> int:
             f"{name}: ~{per_request_us:.0f} us of server time per request over none (at {args.clients} clients)"
         )
     return 1 if errors else 0
+
+
+async def _in_process(url: str, key: str, n: int = 5000) -> dict[str, float]:
+    """Microseconds per `Authenticator.principal` call: a cached API key, a JWT seen before
+    (remembered until it expires) and a JWT never seen (signature checked)."""
+    settings = Settings(database_url=url, auth_mode="required", jwt_secret=SECRET)
+    container = await build_container(settings)
+    auth = container.auth
+    exp = int(time.time()) + 3600
+    fresh = [
+        jwt.encode({"sub": f"s{i}", "tenant_id": TENANT, "roles": ["reader"], "exp": exp}, SECRET)
+        for i in range(n)
+    ]
+    out: dict[str, float] = {}
+    try:
+        for name, tokens in (
+            ("api key (cached row)", [key] * n),
+            ("JWT seen before", [fresh[0]] * n),
+            ("JWT never seen (HS256 verify)", fresh),
+        ):
+            rounds = []
+            for _ in range(5):
+                if name.startswith("JWT never"):
+                    assert auth.jwt is not None
+                    auth.jwt._cache.clear()
+                t0 = time.perf_counter()
+                for token in tokens:
+                    await auth.principal(
+                        authorization=[f"Bearer {token}"], api_key=[], tenant=[TENANT]
+                    )
+                rounds.append((time.perf_counter() - t0) / len(tokens) * 1e6)
+            out[name] = statistics.median(rounds)
+    finally:
+        await container.close()
+    return out
 
 
 def _measure(

@@ -32,8 +32,8 @@ log = logging.getLogger("conversation_service.cli")
 #: logged at start-up by `serve` under AUTH_MODE=none (tests look for its first words)
 OPEN_WARNING = (
     "AUTH_MODE=none: NO AUTHENTICATION. Any caller can act for any tenant by naming it in "
-    "X-Tenant-ID. Only for local development; set DATABASE_URL (AUTH_MODE then defaults to "
-    "required) or AUTH_MODE=required, and create a key with `conversation-service keys create`."
+    "X-Tenant-ID. Only for local development: set AUTH_MODE=required (the default whenever "
+    "DATABASE_URL is set) and create a key with `conversation-service keys create`."
 )
 
 
