@@ -13,7 +13,7 @@ from fastapi import Depends, Header, Path, Request
 
 from conversation_service.adapters.database import Database
 from conversation_service.domain import validation
-from conversation_service.domain.errors import NotFound, ValidationFailed
+from conversation_service.domain.errors import NotFound, Unauthenticated, ValidationFailed
 from conversation_service.domain.identity import Principal, Role, anonymous
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ def get_principal(
     principal the authentication middleware admitted (AUTH_MODE=required, its tenant already
     checked against the header), or anyone naming the tenant (AUTH_MODE=none)."""
     found: Principal | None = getattr(request.state, "principal", None)
+    if found is None and get_container(request).settings.auth_required:
+        raise Unauthenticated("a credential is required")  # never anonymous then
     principal = found if found is not None else anonymous(validation.tenant_id(x_tenant_id))
     principal.require(Role.READER if request.method in ("GET", "HEAD") else Role.WRITER)
     return principal

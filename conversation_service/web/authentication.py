@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conversation_service.adapters.auth import Authenticator
@@ -48,13 +49,11 @@ def _headers(scope: Scope, name: bytes) -> list[str]:
 
 
 def _is_ide(scope: Scope) -> bool:
-    """A browser asking for GraphiQL's page (see GraphQLHTTP.handle)."""
+    """A browser asking for GraphiQL's page: the same test as GraphQLHTTP's (parsed query
+    string), so nothing that door would execute passes here unauthenticated."""
     accept = ",".join(_headers(scope, b"accept"))
-    return (
-        scope["method"] == "GET"
-        and "text/html" in accept
-        and b"query=" not in scope.get("query_string", b"")
-    )
+    params = QueryParams(scope.get("query_string", b"").decode("latin-1"))
+    return scope["method"] == "GET" and "text/html" in accept and "query" not in params
 
 
 def refusal(exc: DomainError, *, graphql: bool, accept: str | None) -> tuple[int, str, bytes]:

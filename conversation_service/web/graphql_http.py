@@ -109,12 +109,13 @@ class GraphQLHTTP:
         *,
         persisted: PersistedQueries | None = None,
         max_batch_size: int = 10,
-        auth_header: bool = False,
+        auth_header: bool = False,  # also: credentials are required
     ) -> None:
         self._container = container_getter
         self.fast_path = FastPath()
         # AUTH_MODE=required: GraphiQL's header editor starts with `Authorization: Bearer `
         self._ide = graphiql_html(auth_header)
+        self._auth_required = auth_header
         self._persisted = persisted or PersistedQueries(
             lambda: None, max_entries=1000, ttl_s=86_400, max_query_bytes=65_536
         )
@@ -197,6 +198,10 @@ class GraphQLHTTP:
         # AUTH_MODE=required: the principal the authentication middleware admitted (its tenant
         # is the request's); none: whoever names the tenant in X-Tenant-ID.
         principal: Principal | None = request.scope.get("state", {}).get("principal")
+        if principal is None and self._auth_required:
+            # Never anonymous when credentials are required (the middleware admits first).
+            status = 401 if media == GRAPHQL_RESPONSE else 200
+            return _error_body("a credential is required", "UNAUTHENTICATED"), status, None
         context = GraphQLContext(
             container=self._container(),
             raw_tenant_id=(

@@ -282,3 +282,19 @@ async def test_graphiql_stays_usable(world: World) -> None:
         page = await http.get(f"{world.server.http_url}/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200
     assert '\\"Authorization\\": \\"Bearer \\"' in page.text
+
+
+@pytest.mark.parametrize(
+    "query_string", ["query={conversations{totalCount}}", "%71uery={conversations{totalCount}}"]
+)
+async def test_a_browser_get_is_no_way_around_the_credential(
+    world: World, query_string: str
+) -> None:
+    """GraphiQL's page is public; a query dressed as a browser's page request is not."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.get(
+            f"{world.server.http_url}/graphql?{query_string}",
+            headers={"Accept": "text/html, application/json", "X-Tenant-ID": world.tenant_a},
+        )
+    assert _codes(response.json()) == ["UNAUTHENTICATED"]
+    assert "data" not in response.json()
