@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conversation_service.adapters.database import create_engine
 from conversation_service.config import Settings
 
+log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_APP_ROLE: str = Settings.model_fields["database_app_role"].default
 
@@ -58,12 +60,42 @@ APP_ROLE_GRANTS = (
 )
 
 
+#: Operators of the hot reads' index conditions that PostgreSQL does not mark LEAKPROOF. Under
+#: row-level security a condition that is not leakproof may not run before the policy, so it
+#: cannot be an index condition: full-text search read every message of the tenant instead of
+#: the GIN index's matches (17 ms instead of 0.4 ms for a rare word among 5,000 messages). They
+#: raise no error that depends on the row's data and have no side effects.
+LEAKPROOF_FUNCTIONS = (
+    "pg_catalog.ts_match_vq(tsvector, tsquery)",  # search_vector @@ query
+    "pg_catalog.jsonb_contains(jsonb, jsonb)",  # metadata @> filter
+)
+
+
 def _upgrade(connection: Connection, revision: str, app_role: str | None) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, revision)
     if app_role is not None and connection.dialect.name == "postgresql":
         ensure_app_role(connection, app_role)
+        mark_leakproof(connection)
+
+
+def mark_leakproof(connection: Connection) -> None:
+    """Mark LEAKPROOF_FUNCTIONS leakproof in this database (needs a superuser; otherwise the
+    statements to run as one are logged, and those reads scan more rows until then)."""
+    superuser = connection.execute(
+        text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    ).scalar_one()
+    statements = [f"ALTER FUNCTION {f} LEAKPROOF" for f in LEAKPROOF_FUNCTIONS]
+    if not superuser:
+        log.warning(
+            "not a superuser: full-text search and metadata filters cannot use their indexes "
+            "under row-level security until a superuser runs: %s",
+            "; ".join(statements),
+        )
+        return
+    for statement in statements:
+        connection.execute(text(statement))
 
 
 def ensure_app_role(connection: Connection, role: str) -> None:

@@ -270,7 +270,7 @@ class SqlUnitOfWork:
         COMMIT (no round trip of its own), elsewhere (or before any statement) one INSERT."""
         actor = self.actor or ANONYMOUS
         request_id = structlog.contextvars.get_contextvars().get("request_id")
-        request_id = request_id if isinstance(request_id, str) else None
+        request_id = request_id[:128] if isinstance(request_id, str) else None
         entries = [
             AuditRecord(str(uuid.uuid4()), at, self.tenant_id, actor, action, target_id, request_id)
             for (action, target_id), at in zip(self.audit_entries, self._audit_times, strict=True)
