@@ -420,8 +420,10 @@ class Database:
 
     @asynccontextmanager
     async def read(self, *, custom_plans: bool = False) -> AsyncIterator[AsyncConnection]:
-        """A raw pooled connection (tools, tests); services read through `reading()`.
-        `custom_plans`: see `SqlUnitOfWork.plan_for_values`."""
+        """A raw pooled connection (tools, tests); services read through `reading()`. It is
+        the owner's connection: no tenant, no role switch, so on PostgreSQL it sees rows only
+        as a superuser or with BYPASSRLS (the tables force row-level security); the way for
+        tools that span tenants. `custom_plans`: see `SqlUnitOfWork.plan_for_values`."""
         async with self.engine.connect() as conn:
             if custom_plans and conn.dialect.name == "postgresql":
                 await conn.exec_driver_sql(CUSTOM_PLANS)
