@@ -240,3 +240,29 @@ async def test_tenant_role_and_audit_cost_no_round_trip(container: Container, te
         assert added[-1].endswith("COMMIT;")
     finally:
         await db.dispose()
+
+
+async def test_a_failed_audit_insert_undoes_the_change_and_drops_the_connection(
+    container: Container, tenant: str
+) -> None:
+    """The entries ride on the COMMIT: when they cannot be written, nothing is committed, and
+    the connection (left mid-transaction) is dropped; the pool's next unit of work works."""
+    db, _ = await _pinned(container)
+    try:
+        cid = await _seed(db, tenant)
+
+        async def change_with_a_bad_entry() -> None:
+            async with db(tenant) as uow:
+                conn = await uow.connection()
+                await conn.execute(text("UPDATE conversations SET title = 'lost'"))
+                uow.audit("x" * 65, cid)  # longer than the action column takes
+                await uow.commit()
+
+        with pytest.raises(DBAPIError, match="too long"):
+            await change_with_a_bad_entry()
+        (row,) = await _raw(db, tenant, "SELECT title FROM conversations")
+        assert row.title is None
+        actions = await _raw(db, tenant, "SELECT action FROM audit_log ORDER BY action")
+        assert [a.action for a in actions] == ["conversation.create", "message.add"]
+    finally:
+        await db.dispose()
