@@ -151,6 +151,35 @@ class ClusterProcesses:
             await client.aclose()
         raise AssertionError(f"no master serves slot {slot}")
 
+    async def move_slot(self, slot: int, to_port: int) -> None:
+        """Hand an empty slot to another master, as a resharding does (IMPORTING, MIGRATING,
+        then NODE on every master)."""
+        ids = await self.node_ids()
+        source = await self.master_of_slot(slot)
+        admins = {p: aioredis.Redis(port=p) for p in self.ports}
+        try:
+            await admins[to_port].cluster("SETSLOT", slot, "IMPORTING", ids[source])
+            await admins[source].cluster("SETSLOT", slot, "MIGRATING", ids[to_port])
+            for port in (to_port, source, *(p for p in self.ports if p not in (to_port, source))):
+                await admins[port].cluster("SETSLOT", slot, "NODE", ids[to_port])
+        finally:
+            for admin in admins.values():
+                await admin.aclose()
+
+    async def node_ids(self) -> dict[int, str]:
+        """master port -> node id."""
+        client = aioredis.Redis(port=self.ports[0], decode_responses=True)
+        try:
+            nodes = await client.cluster("NODES")
+        finally:
+            await client.aclose()
+        return {
+            int(addr.split(":")[1].split("@")[0]): info["node_id"] for addr, info in nodes.items()
+        }
+
+    async def master_of_slot(self, slot: int) -> int:
+        return (await slot_owners(self))[slot]
+
     def client(self) -> RedisCluster:
         """A cluster client whose reads outlast a test's BRPOP (redis-py's default is 5 s)."""
         cluster = redis_client(self.url, socket_timeout=30)

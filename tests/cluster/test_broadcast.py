@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from conversation_service.adapters.events import channel
+from conversation_service.adapters.redis_client import slot_of
 from conversation_service.adapters.sharded_broadcast import ShardedRedisBroadcast
 from conversation_service.bootstrap import build_container
 from conversation_service.config import Settings
@@ -207,3 +208,39 @@ async def test_master_restart_is_detected_without_traffic(
     finally:
         await reader.stop()
         await reader.container.close()
+
+
+async def test_a_slot_moved_to_another_master_is_followed(
+    pg_url: str, own_cluster: ClusterProcesses
+) -> None:
+    """Resharding: the old master drops its shard subscribers (an unsolicited SUNSUBSCRIBE);
+    the broadcast subscribes the channel on the new master and the feed goes on in order."""
+    tenant = f"t-{uuid.uuid4().hex[:12]}"
+    settings = Settings(database_url=pg_url, broadcast_url=own_cluster.url)
+    reader = await start_server(settings)
+    writer = await build_container(settings)
+    try:
+        db = writer.db
+        cid = (await db.run(tenant, create_conversation, NewConversation()))[0].id
+        client = await WSClient.connect(reader.ws_url, TRANSPORT_WS, tenant)
+        op = await client.subscribe(MESSAGE_ADDED, {"c": cid})
+        await subscribed(reader)
+        name = channel(tenant, "message_added", cid)
+        await db.run(tenant, add_message, cid, NewMessage(role=MessageRole.USER, content="m1"))
+        assert [m["seq"] for m in await collect(client, op, 1)] == [1]
+        source = await own_cluster.master_of(name)
+        target = next(p for p in own_cluster.ports if p != source)
+        await own_cluster.move_slot(slot_of(name), target)
+        async with asyncio.timeout(15):
+            while name not in await _shard_channels(target):
+                await asyncio.sleep(0.02)
+        assert name not in await _shard_channels(source)
+        for text in ("m2", "m3"):
+            await db.run(tenant, add_message, cid, NewMessage(role=MessageRole.USER, content=text))
+        got = await collect(client, op, 2)
+        assert [m["seq"] for m in got] == [2, 3]
+        await client.close()
+    finally:
+        await reader.stop()
+        await reader.container.close()
+        await writer.close()

@@ -52,7 +52,13 @@ def test_rate_limit_and_crm_keys_carry_the_tenant_tag() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    [main_stream("prod"), dead_stream("prod"), "nooble4:prod:x:responses:y:{c1}", "a{b", "nooble4:{prod}:s"],
+    [
+        main_stream("prod"),
+        dead_stream("prod"),
+        "nooble4:prod:x:responses:y:{c1}",
+        "a{b",
+        "nooble4:{prod}:s",
+    ],
 )
 def test_markers_land_on_their_keys_slot(key: str) -> None:
     name = marker(key, "replied", main_stream("prod"), "1-0")
