@@ -55,7 +55,8 @@ class LinkOwner(Protocol):
         ...
 
     def topology_changed(self, link: PubSubLink) -> None:
-        """The server moved a shard channel away from `link` (a slot changed master)."""
+        """`link` lost its server, or the server moved a shard channel away from it (a slot
+        changed master): the cluster's topology may have changed."""
         ...
 
 
@@ -236,6 +237,9 @@ class PubSubLink:
                         "broadcast listener %s lost Redis (%s); reconnecting", self.name, exc
                     )
                 self._set_connected(False)
+                # A master that stays away may have been replaced (failover): the owner reads
+                # the topology again and moves its channels to the new master.
+                self.owner.topology_changed(self)
             except Exception:
                 log.exception("broadcast listener %s failed; restarting it", self.name)
                 self._set_connected(False)

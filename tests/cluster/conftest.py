@@ -151,6 +151,31 @@ class ClusterProcesses:
             await client.aclose()
         raise AssertionError(f"no master serves slot {slot}")
 
+    async def add_replica(self, master_port: int) -> int:
+        """A fourth node, replica of the master at `master_port`; returns once it replicates."""
+        taken = {p for port in self.procs for p in (port, port + BUS_OFFSET)}
+        port = free_cluster_port(taken)
+        self._spawn(port)
+        await _until_pong(port)
+        ids = await self.node_ids()
+        add = await asyncio.create_subprocess_exec(
+            *(_binary("redis-cli"), "--cluster", "add-node", f"127.0.0.1:{port}"),
+            *(f"127.0.0.1:{master_port}", "--cluster-slave", "--cluster-master-id"),
+            ids[master_port],
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(add.communicate(), 60)
+        assert add.returncode == 0, out.decode(errors="replace")
+        replica = aioredis.Redis(port=port, decode_responses=True)
+        try:
+            async with asyncio.timeout(30):
+                while (await replica.info("replication")).get("master_link_status") != "up":
+                    await asyncio.sleep(0.05)
+        finally:
+            await replica.aclose()
+        return port
+
     async def move_slot(self, slot: int, to_port: int) -> None:
         """Hand an empty slot to another master, as a resharding does (IMPORTING, MIGRATING,
         then NODE on every master)."""

@@ -244,3 +244,44 @@ async def test_a_slot_moved_to_another_master_is_followed(
         await reader.stop()
         await reader.container.close()
         await writer.close()
+
+
+async def test_a_failover_to_a_replica_is_followed(
+    pg_url: str, own_cluster: ClusterProcesses
+) -> None:
+    """A master dies and its replica takes over its slots: the dead master's link keeps failing,
+    so the broadcast reads the topology again, subscribes on the new master and resynchronises
+    (a message committed during the failover arrives too)."""
+    owners = await slot_owners(own_cluster)
+    victim = own_cluster.ports[1]
+    tenant = tenant_on(victim, owners)
+    replica = await own_cluster.add_replica(victim)
+    settings = Settings(database_url=pg_url, broadcast_url=own_cluster.url)
+    reader = await start_server(settings)
+    writer = await build_container(settings)
+    try:
+        db = writer.db
+        cid = (await db.run(tenant, create_conversation, NewConversation()))[0].id
+        client = await WSClient.connect(reader.ws_url, TRANSPORT_WS, tenant)
+        op = await client.subscribe(MESSAGE_ADDED, {"c": cid})
+        await subscribed(reader)
+        name = channel(tenant, "message_added", cid)
+        await db.run(tenant, add_message, cid, NewMessage(role=MessageRole.USER, content="m1"))
+        assert [m["seq"] for m in await collect(client, op, 1)] == [1]
+        own_cluster.stop_node(victim)
+        silent = db.with_publisher(NullPublisher())
+        await silent.run(tenant, add_message, cid, NewMessage(role=MessageRole.USER, content="m2"))
+        async with asyncio.timeout(30):  # the replica is elected (cluster-node-timeout 2 s)
+            while await own_cluster.master_of(name) != replica:
+                await asyncio.sleep(0.05)
+        async with asyncio.timeout(15):
+            while name not in await _shard_channels(replica):
+                await asyncio.sleep(0.02)
+        await db.run(tenant, add_message, cid, NewMessage(role=MessageRole.USER, content="m3"))
+        got = await collect(client, op, 2)
+        assert [m["seq"] for m in got] == [2, 3]
+        await client.close()
+    finally:
+        await reader.stop()
+        await reader.container.close()
+        await writer.close()
