@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from conversation_service.models.api_key import ApiKey
+from conversation_service.models.audit import AuditEntry
 from conversation_service.models.conversation import Conversation, ConversationTag
 from conversation_service.models.crm_sync import CrmSync
 from conversation_service.models.message import Message
@@ -20,9 +21,11 @@ conversation_state = ConversationState.__table__  # type: ignore[attr-defined]
 message_sources = MessageSource.__table__  # type: ignore[attr-defined]
 crm_sync = CrmSync.__table__  # type: ignore[attr-defined]
 worker_actions = WorkerAction.__table__  # type: ignore[attr-defined]
+audit_log = AuditEntry.__table__  # type: ignore[attr-defined]
 
 __all__ = [
     "ApiKey",
+    "AuditEntry",
     "Conversation",
     "ConversationState",
     "ConversationTag",
@@ -31,6 +34,7 @@ __all__ = [
     "MessageSource",
     "WorkerAction",
     "api_keys",
+    "audit_log",
     "conversation_state",
     "conversation_tags",
     "conversations",

@@ -4,6 +4,7 @@ target object, so the same document probes "someone else's id" and "a random id"
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 from graphql import (
@@ -77,7 +78,8 @@ def _arguments(field: GraphQLField) -> str:
 
 
 def _admin_fields() -> set[tuple[str, str]]:
-    """Root fields guarded by a permission class that needs the admin role (schema/access.py)."""
+    """Root fields that need the admin role: guarded by `AdminOnly` (schema/access.py), or whose
+    resolver asks `info.context.require(Role.ADMIN)`."""
     found = set()
     for kind, root in (
         ("query", "Query"),
@@ -86,7 +88,9 @@ def _admin_fields() -> set[tuple[str, str]]:
     ):
         definition = schema.get_type_by_name(root)
         for f in getattr(definition, "fields", []):
-            if any(p is AdminOnly for p in f.permission_classes):
+            resolver = f.base_resolver.wrapped_func if f.base_resolver is not None else None
+            asks = resolver is not None and "require(Role.ADMIN)" in inspect.getsource(resolver)
+            if asks or any(p is AdminOnly for p in f.permission_classes):
                 found.add(
                     (kind, f.graphql_name or schema.config.name_converter.get_graphql_name(f))
                 )
