@@ -256,7 +256,7 @@ class CrmSync:
         )
 
 
-@strawberry.type(description="One message of a conversation. Messages never change once added.")
+@strawberry.type(description="One message of a conversation, at its place (`seq`) in it.")
 class Message:
     id: strawberry.ID = strawberry.field(description="The message's id (a UUID).")
     conversation_id: strawberry.ID = strawberry.field(
