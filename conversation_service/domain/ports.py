@@ -30,6 +30,7 @@ from conversation_service.domain.records import (
     Recorded,
     StateRecord,
 )
+from conversation_service.domain.shapes import ConversationShape, MessagesShape
 
 if TYPE_CHECKING:  # types only: the CRM connectors' own modules (no driver at import)
     from conversation_service.adapters.crm.base import CrmClient
@@ -47,6 +48,23 @@ class ConversationStore(Protocol):
     async def last_seq(self, conversation_id: str) -> int | None: ...
     async def sync_facts(self, conversation_id: str) -> tuple[int, dict[str, Any]] | None:
         """(last_seq, crm_references) of a conversation, None when unknown."""
+        ...
+
+    async def page_json(
+        self,
+        q: ConversationQuery,
+        *,
+        descending: bool,
+        offset: int,
+        limit: int,
+        after: tuple[datetime, str] | None,
+        shape: ConversationShape,
+    ) -> str | None:
+        """`page(...)`'s items as one JSON array shaped by `shape`; None: cannot shape."""
+        ...
+
+    async def messages_json(self, conversation_id: str, shape: MessagesShape) -> str | None:
+        """One conversation's message connection as JSON; None: unknown, or cannot shape."""
         ...
 
     async def insert(
