@@ -119,6 +119,13 @@ class MessageStore(Protocol):
         does not exist. Raises WriteConflict when a unique key is taken."""
         ...
 
+    async def add(
+        self, conversation_id: str, m: NewMessage, token_count: int, used: int, now: datetime
+    ) -> tuple[MessageRecord, ConversationRecord | None] | None:
+        """`find` by the message's keys, else `append`: (the earlier message, None) or (the new
+        message, the bumped conversation); None when the conversation does not exist."""
+        ...
+
     async def first_seqs_since(self, ids: list[str], since: datetime) -> dict[str, int]: ...
     async def ranges(self, wanted: list[tuple[str, int, int]]) -> dict[str, list[MessageRecord]]:
         """Messages with lo <= seq <= hi per (conversation, lo, hi), in seq order."""
