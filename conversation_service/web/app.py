@@ -20,14 +20,11 @@ from conversation_service.config import Settings
 from conversation_service.crm_runner import start_configured_crm_sync_runner
 from conversation_service.observability.tracing import Tracing
 from conversation_service.rest import create_rest_app
-from conversation_service.web.body_limit import BodyLimit
 from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, metrics, readyz
+from conversation_service.web.http_door import HttpDoor
 from conversation_service.web.ide import assets_app
 from conversation_service.web.persisted_queries import PersistedQueries
-from conversation_service.web.rate_limit import RateLimitMiddleware
-from conversation_service.web.request_id import RequestId
-from conversation_service.web.request_metrics import RequestMetrics
 from conversation_service.web.ws.server import SubscriptionServer
 from conversation_service.worker.runner import start_worker
 
@@ -118,14 +115,13 @@ def create_app(
         middleware=[
             *tracing.middleware(),
             *_cors(settings),
-            Middleware(RequestId),
-            Middleware(RequestMetrics),
-            # after the request id and metrics, so refusals carry one and are counted
+            # request id, metrics, rate limit, body limit (refusals carry an id and are counted)
             Middleware(
-                RateLimitMiddleware,
+                HttpDoor,
                 limiter=lambda: holder["c"].rate_limiter if "c" in holder else None,
+                max_bytes=settings.max_body_bytes,
+                timeout_s=settings.http_body_timeout_s,
             ),
-            _body_limit(settings),
         ],
     )
     app.state.subscriptions = subscriptions
@@ -151,10 +147,3 @@ def _cors(settings: Settings) -> list[Middleware]:
             max_age=600,
         )
     ]
-
-
-def _body_limit(settings: Settings) -> Middleware:
-    """In front of every route (GraphQL, REST), after the request id is assigned."""
-    return Middleware(
-        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.http_body_timeout_s
-    )

@@ -1,4 +1,4 @@
-"""The rate limit at the HTTP door: a pure ASGI middleware in front of `/graphql` and `/api/v1`.
+"""The rate limit at the HTTP door (`http_door.HttpDoor`), in front of `/graphql` and `/api/v1`.
 
 It counts a request before anything reads its body, so a refused request costs one limiter
 check and no parsing. The tenant is the one `rate_limit_tenant` names (today the validated
@@ -12,11 +12,9 @@ Refusals, per the contract: GraphQL `extensions.code = "RATE_LIMITED"` with
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conversation_service.adapters.rate_limits import Kind, RateLimiter, RetryAfter
 from conversation_service.domain.errors import Unauthenticated
@@ -38,16 +36,6 @@ def rate_limit_tenant(tenant_header: str | None) -> str | None:
         return None
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    found: str | None = None
-    for key, value in scope["headers"]:
-        if key == name:
-            if found is not None:
-                return None  # sent twice: the door answers it
-            found = value.decode("latin-1")
-    return found
-
-
 def graphql_error(refused: RetryAfter) -> dict[str, Any]:
     """The GraphQL error of a refusal (HTTP body, WebSocket `error` payload)."""
     return {
@@ -63,40 +51,6 @@ def refusal(refused: RetryAfter, *, graphql: bool, accept: str | None) -> tuple[
     media = _negotiate(accept) or JSON
     body = {"errors": [graphql_error(refused)]}
     return (429 if media == GRAPHQL_RESPONSE else 200), media, orjson.dumps(body)
-
-
-class RateLimitMiddleware:
-    """Counts each HTTP request to `/graphql` and `/api/v1/...` against its tenant's limit."""
-
-    def __init__(self, app: ASGIApp, limiter: Callable[[], RateLimiter | None]) -> None:
-        self.app = app
-        self.limiter = limiter
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        graphql = path == GRAPHQL_PATH
-        limiter = self.limiter() if graphql or path.startswith(REST_PREFIX) else None
-        tenant = rate_limit_tenant(_header(scope, b"x-tenant-id")) if limiter else None
-        refused = await limiter.check(tenant, "http") if limiter and tenant else None
-        if refused is None:
-            await self.app(scope, receive, send)
-            return
-        status, media, body = refusal(refused, graphql=graphql, accept=_header(scope, b"accept"))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", f"{media}; charset=utf-8".encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(refused.seconds).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
 
 async def check_rate(container: Any, tenant: str, kind: Kind) -> RetryAfter | None:

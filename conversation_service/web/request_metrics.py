@@ -1,18 +1,17 @@
-"""ASGI middleware counting and timing every HTTP request by door and operation.
+"""Every HTTP request is counted and timed by door and operation (in `http_door.HttpDoor`).
 
-Pure ASGI (not `BaseHTTPMiddleware`, which buffers bodies and adds a task per request). The door
-is known from the path; the operation from what the handler records in the scope (`record_operation`:
-a GraphQL operation name, bounded) or, on REST, from the matched route's template.
+The door is known from the path; the operation from what the handler records in the scope
+(`record_operation`: a GraphQL operation name, bounded) or, on REST, from the matched route's
+template.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from conversation_service.observability.metrics import OPERATION_NAMES, REQUEST_SECONDS, REQUESTS
+from conversation_service.observability.metrics import OPERATION_NAMES
 
 _OPERATION_KEY = "cs.operation"
 
@@ -22,7 +21,7 @@ def record_operation(scope: Scope, name: str | None) -> None:
     scope.setdefault("state", {})[_OPERATION_KEY] = OPERATION_NAMES.label(name)
 
 
-def _door(path: str) -> str:
+def door_of(path: str) -> str:
     if path == "/graphql":
         return "graphql"
     if path.startswith("/api/v1/"):
@@ -30,7 +29,7 @@ def _door(path: str) -> str:
     return "other"
 
 
-def _operation(scope: Scope, door: str) -> str:
+def operation_of(scope: Scope, door: str) -> str:
     recorded = scope.get("state", {}).get(_OPERATION_KEY)
     if isinstance(recorded, str):
         return recorded
@@ -42,30 +41,3 @@ def _operation(scope: Scope, door: str) -> str:
             f"{scope.get('method', '')} {template}" if scope.get("method") in methods else template
         )
     return "-"
-
-
-class RequestMetrics:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            door = _door(scope.get("path", ""))
-            if door != "other" or scope.get("path") != "/metrics":
-                operation = _operation(scope, door)
-                REQUESTS.labels(door, operation, f"{status // 100}xx").inc()
-                REQUEST_SECONDS.labels(door, operation).observe(time.perf_counter() - start)
