@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import strawberry
 
-from conversation_service.resolvers import agents, conversations, messages, state
+from conversation_service.resolvers import agents, audit, conversations, messages, state
 from conversation_service.schema.agent_types import (
     AgentUsage,
     ConversationContext,
     MessageSearchConnection,
 )
+from conversation_service.schema.audit_types import AuditEntryConnection
 from conversation_service.schema.types import (
     Conversation,
     ConversationConnection,
@@ -50,4 +51,9 @@ class Query:
     search_messages: MessageSearchConnection = strawberry.field(
         resolver=agents.search_messages,
         description="Full-text search over message content, best match first.",
+    )
+    audit_log: AuditEntryConnection = strawberry.field(
+        resolver=audit.audit_log,
+        description="The tenant's audit log, newest first (keyset: first/after): one entry per "
+        "write by any door and per admin action. Admins only.",
     )

@@ -295,9 +295,9 @@ class SqlMessageStore(Store):
             return by_conv
         conn = await self._session.connection()
         if conn.dialect.driver == "asyncpg":
-            raw = await conn.get_raw_connection()
+            driver = await self._session.driver()  # in the transaction (tenant, role)
             cids, los, his = (list(x) for x in zip(*wanted, strict=True))
-            rows = await raw.driver_connection.fetch(_RANGES_SQL, self.tenant_id, cids, los, his)  # type: ignore[union-attr]
+            rows = await driver.fetch(_RANGES_SQL, self.tenant_id, cids, los, his)
             for r in rows:
                 by_conv[r["conversation_id"]].append(MessageRecord.from_mapping(r))
             return by_conv
