@@ -228,6 +228,17 @@ class SqlUnitOfWork:
         self._conn = conn
         return conn
 
+    async def driver(self) -> Any:
+        conn = await self.connection()
+        raw = await conn.get_raw_connection()
+        # SQLAlchemy's asyncpg adapter begins its transaction lazily, on its first statement;
+        # a statement sent to the driver directly must find it begun, read-only ones too (the
+        # BEGIN carries the tenant and role the row-level security policies need).
+        adapted: Any = raw.dbapi_connection
+        if adapted._transaction is None:
+            await adapted._start_transaction()
+        return raw.driver_connection
+
     async def plan_for_values(self) -> None:
         """Plan the rest of this transaction's statements for their own parameter values
         (PostgreSQL; once per transaction). For statements whose best plan depends on the

@@ -88,11 +88,12 @@ async def add_message(uow: UnitOfWork, conversation_id: str, m: NewMessage) -> A
     m = validate_new_message(m)
     if m.token_count is None:  # counted before the first statement: no row lock held meanwhile
         m.token_count = await tokens.count_async(m.content)
-    found = await uow.messages.find(conversation_id, m.client_message_id, m.id)
-    if found is not None:
-        return Appended(found, None, False)
+    token_count = m.token_count
     try:
-        message, conversation = await append_message(uow, conversation_id, m)
+        # one statement where the store can: the key lookup, the bump and the insert
+        added = await uow.messages.add(
+            conversation_id, m, token_count, usage_tokens(token_count, m.execution), uow.now()
+        )
     except WriteConflict as exc:
         if m.client_message_id is None and m.id is None:
             exc.retryable = False
@@ -101,6 +102,14 @@ async def add_message(uow: UnitOfWork, conversation_id: str, m: NewMessage) -> A
                 "message id is already used by another message", field="id"
             )
         raise
+    if added is None:
+        raise NotFound(f"conversation {conversation_id} not found")
+    message, conversation = added
+    if conversation is None:
+        return Appended(message, None, False)
+    await uow.sources.write(message)
+    uow.audit(audit.MESSAGE_ADD, message.id)
+    uow.add_event(MessageAdded(message, conversation.agent_id, conversation.user_id))
     uow.add_event(ConversationChanged(conversation))
     return Appended(message, conversation, True)
 

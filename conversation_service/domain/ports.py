@@ -32,6 +32,7 @@ from conversation_service.domain.records import (
     Recorded,
     StateRecord,
 )
+from conversation_service.domain.shapes import ConversationShape, MessagesShape
 
 if TYPE_CHECKING:  # types only: the CRM connectors' own modules (no driver at import)
     from conversation_service.adapters.crm.base import CrmClient
@@ -50,6 +51,23 @@ class ConversationStore(Protocol):
     async def last_seq(self, conversation_id: str) -> int | None: ...
     async def sync_facts(self, conversation_id: str) -> tuple[int, dict[str, Any]] | None:
         """(last_seq, crm_references) of a conversation, None when unknown."""
+        ...
+
+    async def page_json(
+        self,
+        q: ConversationQuery,
+        *,
+        descending: bool,
+        offset: int,
+        limit: int,
+        after: tuple[datetime, str] | None,
+        shape: ConversationShape,
+    ) -> str | None:
+        """`page(...)`'s items as one JSON array shaped by `shape`; None: cannot shape."""
+        ...
+
+    async def messages_json(self, conversation_id: str, shape: MessagesShape) -> str | None:
+        """One conversation's message connection as JSON; None: unknown, or cannot shape."""
         ...
 
     async def insert(
@@ -102,6 +120,13 @@ class MessageStore(Protocol):
     ) -> tuple[MessageRecord, ConversationRecord] | None:
         """Bump the conversation (next seq, counters) and insert; None when the conversation
         does not exist. Raises WriteConflict when a unique key is taken."""
+        ...
+
+    async def add(
+        self, conversation_id: str, m: NewMessage, token_count: int, used: int, now: datetime
+    ) -> tuple[MessageRecord, ConversationRecord | None] | None:
+        """`find` by the message's keys, else `append`: (the earlier message, None) or (the new
+        message, the bumped conversation); None when the conversation does not exist."""
         ...
 
     async def first_seqs_since(self, ids: list[str], since: datetime) -> dict[str, int]: ...

@@ -44,7 +44,11 @@ class ConversationRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> ConversationRecord:
-        m = row._mapping
+        return cls.from_mapping(row._mapping)
+
+    @classmethod
+    def from_mapping(cls, m: Any) -> ConversationRecord:
+        """From any mapping of the columns (a SQLAlchemy row mapping, a dict)."""
         return cls(
             tenant_id=m["tenant_id"],
             id=m["id"],

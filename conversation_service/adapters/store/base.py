@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,6 +16,11 @@ class Session(Protocol):
 
     async def connection(self) -> AsyncConnection:
         """The transaction's connection, opened (and begun) on first use."""
+        ...
+
+    async def driver(self) -> Any:
+        """The transaction's asyncpg connection, the transaction begun (PostgreSQL only): for
+        the hot statements whose SQL is built once, with no SQLAlchemy layer per execution."""
         ...
 
     async def plan_for_values(self) -> None:

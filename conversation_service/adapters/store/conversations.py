@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Select, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 
 from conversation_service.adapters.store.base import Store, conflict
 from conversation_service.adapters.store.json_filter import metadata_contains
+from conversation_service.adapters.store.json_shapes import messages_statement, page_statement
 from conversation_service.domain.commands import ConversationQuery, NewConversation
 from conversation_service.domain.enums import ConversationStatus
 from conversation_service.domain.records import ConversationRecord
+from conversation_service.domain.shapes import ConversationShape, MessagesShape
 from conversation_service.models import conversation_tags, conversations
 
 C = conversations.c
@@ -183,15 +185,14 @@ class SqlConversationStore(Store):
             )
         return conds
 
-    async def page(
+    def _page(
         self,
         q: ConversationQuery,
-        *,
         descending: bool,
         offset: int,
         limit: int,
         after: tuple[datetime, str] | None,
-    ) -> list[ConversationRecord]:
+    ) -> Select[Any]:
         conds = self._filter(q)
         order = (
             (C.created_at.desc(), C.id.desc()) if descending else (C.created_at.asc(), C.id.asc())
@@ -205,11 +206,62 @@ class SqlConversationStore(Store):
         stmt = select(conversations).where(*conds).order_by(*order)
         if offset:
             stmt = stmt.offset(offset)
-        stmt = stmt.limit(limit)
+        return stmt.limit(limit)
+
+    async def page(
+        self,
+        q: ConversationQuery,
+        *,
+        descending: bool,
+        offset: int,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[ConversationRecord]:
+        stmt = self._page(q, descending, offset, limit, after)
         await self._tag_plans(q)
         conn = await self._session.connection()
         rows = (await conn.execute(stmt)).all()
         return [ConversationRecord.from_row(r) for r in rows]
+
+    async def page_json(
+        self,
+        q: ConversationQuery,
+        *,
+        descending: bool,
+        offset: int,
+        limit: int,
+        after: tuple[datetime, str] | None,
+        shape: ConversationShape,
+    ) -> str | None:
+        """The page as one JSON array built by PostgreSQL (None elsewhere, or for tag and
+        metadata filters)."""
+        if self.dialect != "postgresql":
+            return None
+        statement = page_statement(
+            self.tenant_id,
+            q,
+            descending=descending,
+            offset=offset,
+            limit=limit,
+            after=after,
+            shape=shape,
+        )
+        if statement is None:
+            return None
+        items = await self._fetchval(*statement)
+        return "[" + (items or "") + "]"
+
+    async def messages_json(self, conversation_id: str, shape: MessagesShape) -> str | None:
+        if self.dialect != "postgresql":
+            return None
+        found = await self._fetchval(*messages_statement(self.tenant_id, conversation_id, shape))
+        return str(found) if found is not None else None
+
+    async def _fetchval(self, sql: str, args: list[Any]) -> Any:
+        """On the driver, in the transaction: the statement is compiled once per structure
+        (json_shapes)."""
+        driver = await self._session.driver()
+        return await driver.fetchval(sql, *args)
 
     async def _tag_plans(self, q: ConversationQuery) -> None:
         """Tag filters join conversation_tags, whose tags are skewed (one in every

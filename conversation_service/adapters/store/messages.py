@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
+import asyncpg
+import orjson
 from sqlalchemy import (
+    JSON,
     Integer,
     String,
     and_,
@@ -19,6 +23,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
@@ -26,6 +31,7 @@ from sqlalchemy.sql import ColumnElement
 from conversation_service.adapters.store.base import Store, conflict
 from conversation_service.domain.commands import NewMessage
 from conversation_service.domain.enums import MessageRole
+from conversation_service.domain.errors import WriteConflict
 from conversation_service.domain.records import ConversationRecord, MessageRecord
 from conversation_service.models import conversations, messages
 
@@ -89,6 +95,92 @@ _RANGES_SQL = (
 )
 
 
+def _message_values(m: NewMessage, token_count: int) -> dict[str, Any]:
+    """The inserted columns a new message brings itself (the store adds tenant, conversation,
+    seq and created_at). A new column is one more entry here: both inserts follow."""
+    return {
+        "id": m.id or str(uuid.uuid4()),
+        "role": m.role.value,
+        "content": m.content,
+        "content_type": m.content_type,
+        "sender_id": m.sender_id,
+        "agent_id": m.agent_id,
+        "model_used": m.model_used,
+        "token_count": token_count,
+        "processing_time_ms": m.processing_time_ms,
+        "metadata": m.metadata,
+        "sources": m.sources,
+        "execution": m.execution,
+        "tool_calls": m.tool_calls,
+        "tool_call_id": m.tool_call_id,
+        "client_message_id": m.client_message_id,
+    }
+
+
+def _json_text(value: Any) -> str:
+    """What SQLAlchemy's JSON type binds (None is JSON null, as there)."""
+    return orjson.dumps(value).decode()
+
+
+#: Columns whose value the driver gets as JSON text (its jsonb codec takes text).
+_JSON_ENCODE = {c.name: _json_text for c in messages.c if isinstance(c.type, JSON)}
+_MESSAGE_OUT = tuple(c.name for c in messages.c if c.name != "search_vector")
+_CONV_OUT = tuple(c.name for c in conversations.c)
+
+
+@lru_cache(maxsize=16)
+def add_statement(columns: tuple[str, ...], by_client_id: bool, by_id: bool) -> str:
+    """The whole `add` as one statement: an earlier message with the same client message id
+    or id, else bump the conversation row (its row lock serialises the conversation's writers
+    and yields the gapless seq, counters in the same UPDATE) and insert the message. $1 tenant,
+    $2 conversation, $3 usage tokens, $4 now, $5/$6 the keys, then `columns` in order. Only
+    the keys given are compared (each its own statement: a generic plan of `a = $5 OR b = $6`
+    scanned the whole conversation).
+
+    One row back: `created`, the message's columns as `m_*`, the conversation's as `c_*`
+    (NULL when an earlier message was found); no row when the conversation does not exist."""
+    pg = postgresql.dialect()  # type: ignore[no-untyped-call]
+    casts = [
+        f"${i}::{messages.c[c].type.compile(dialect=pg)}" for i, c in enumerate(columns, start=7)
+    ]
+    insert_cols = ", ".join(["tenant_id", "conversation_id", "seq", "created_at", *columns])
+    m_out = ", ".join(f"{{t}}.{c} AS m_{c}" for c in _MESSAGE_OUT)
+    c_out = ", ".join(f"b.{c} AS c_{c}" for c in _CONV_OUT)
+    c_null = ", ".join(f"NULL AS c_{c}" for c in _CONV_OUT)
+    given = [
+        key
+        for key, on in (
+            ("client_message_id = $5::varchar", by_client_id),
+            ("id = $6::varchar", by_id),
+        )
+        if on
+    ]
+    absent = [f"${n}::varchar IS NULL" for n, on in ((5, by_client_id), (6, by_id)) if not on]
+    keys = " AND ".join([f"({' OR '.join(given) or 'false'})", *absent])
+    return f"""
+WITH found AS (
+  SELECT * FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND {keys} LIMIT 1
+), bump AS (
+  UPDATE conversations
+     SET last_seq = last_seq + 1, message_count = message_count + 1,
+         total_tokens = total_tokens + $3::integer,
+         last_message_at = CASE WHEN last_message_at IS NOT NULL
+                                 AND last_message_at > $4::timestamptz
+                                THEN last_message_at ELSE $4::timestamptz END,
+         updated_at = $4::timestamptz, version = version + 1
+   WHERE tenant_id = $1 AND id = $2 AND NOT EXISTS (SELECT 1 FROM found)
+  RETURNING *
+), ins AS (
+  INSERT INTO messages ({insert_cols})
+  SELECT b.tenant_id, b.id, b.last_seq, b.last_message_at, {", ".join(casts)} FROM bump b
+  RETURNING *
+)
+SELECT true AS created, {m_out.format(t="i")}, {c_out} FROM ins i, bump b
+UNION ALL
+SELECT false, {m_out.format(t="f")}, {c_null} FROM found f
+"""
+
+
 def _ranges_statement(
     dialect: str, tenant_id: str, wanted: list[tuple[str, int, int]]
 ) -> tuple[Any, ...]:
@@ -128,6 +220,32 @@ class SqlMessageStore(Store):
         ).first()
         return MessageRecord.from_row(row) if row is not None else None
 
+    async def add(
+        self, conversation_id: str, m: NewMessage, token_count: int, used: int, now: datetime
+    ) -> tuple[MessageRecord, ConversationRecord | None] | None:
+        if self.dialect != "postgresql":
+            found = await self.find(conversation_id, m.client_message_id, m.id)
+            if found is not None:
+                return found, None
+            return await self.append(conversation_id, m, token_count, used, now)
+        values = _message_values(m, token_count)
+        columns = tuple(values)
+        args = [self.tenant_id, conversation_id, used, now, m.client_message_id, m.id]
+        args.extend(_JSON_ENCODE[c](values[c]) if c in _JSON_ENCODE else values[c] for c in columns)
+        driver = await self._session.driver()
+        try:
+            sql = add_statement(columns, m.client_message_id is not None, m.id is not None)
+            row = await driver.fetchrow(sql, *args)
+        except asyncpg.UniqueViolationError as exc:
+            raise WriteConflict(f"write conflict: {type(exc).__name__}") from exc
+        if row is None:
+            return None
+        message = MessageRecord.from_mapping({c: row["m_" + c] for c in _MESSAGE_OUT})
+        if not row["created"]:
+            return message, None
+        conversation = ConversationRecord.from_mapping({c: row["c_" + c] for c in _CONV_OUT})
+        return message, conversation
+
     async def append(
         self, conversation_id: str, m: NewMessage, token_count: int, used: int, now: datetime
     ) -> tuple[MessageRecord, ConversationRecord] | None:
@@ -144,24 +262,10 @@ class SqlMessageStore(Store):
             return None
         conversation = ConversationRecord.from_row(crow)
         values: dict[str, Any] = {
+            **_message_values(m, token_count),
             "tenant_id": tenant_id,
-            "id": m.id or str(uuid.uuid4()),
             "conversation_id": conversation_id,
             "seq": conversation.last_seq,
-            "role": m.role.value,
-            "content": m.content,
-            "content_type": m.content_type,
-            "sender_id": m.sender_id,
-            "agent_id": m.agent_id,
-            "model_used": m.model_used,
-            "token_count": token_count,
-            "processing_time_ms": m.processing_time_ms,
-            "metadata": m.metadata,
-            "sources": m.sources,
-            "execution": m.execution,
-            "tool_calls": m.tool_calls,
-            "tool_call_id": m.tool_call_id,
-            "client_message_id": m.client_message_id,
             "created_at": conversation.last_message_at,
         }
         try:
@@ -191,9 +295,9 @@ class SqlMessageStore(Store):
             return by_conv
         conn = await self._session.connection()
         if conn.dialect.driver == "asyncpg":
-            raw = await conn.get_raw_connection()
+            driver = await self._session.driver()  # in the transaction (tenant, role)
             cids, los, his = (list(x) for x in zip(*wanted, strict=True))
-            rows = await raw.driver_connection.fetch(_RANGES_SQL, self.tenant_id, cids, los, his)  # type: ignore[union-attr]
+            rows = await driver.fetch(_RANGES_SQL, self.tenant_id, cids, los, his)
             for r in rows:
                 by_conv[r["conversation_id"]].append(MessageRecord.from_mapping(r))
             return by_conv
