@@ -14,7 +14,7 @@ pytestmark = pytest.mark.parametrize("container", ["postgresql"], indirect=True)
 #: Small global tables replicated to every node (none yet).
 REFERENCE_TABLES: set[str] = set()
 #: Tables that stay on the coordinator.
-LOCAL_TABLES = {"alembic_version"}
+LOCAL_TABLES = {"alembic_version", "maintenance_leases"}  # the retention lease: one row
 
 KEYS = text(
     """

@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from conversation_service.models.conversation import Conversation, ConversationTag
 from conversation_service.models.crm_sync import CrmSync
+from conversation_service.models.lifecycle import ErasureReceipt, MaintenanceLease, RetentionPolicy
 from conversation_service.models.message import Message
 from conversation_service.models.source import MessageSource
 from conversation_service.models.state import ConversationState
@@ -18,21 +19,30 @@ conversation_state = ConversationState.__table__  # type: ignore[attr-defined]
 message_sources = MessageSource.__table__  # type: ignore[attr-defined]
 crm_sync = CrmSync.__table__  # type: ignore[attr-defined]
 worker_actions = WorkerAction.__table__  # type: ignore[attr-defined]
+retention_policies = RetentionPolicy.__table__  # type: ignore[attr-defined]
+erasure_receipts = ErasureReceipt.__table__  # type: ignore[attr-defined]
+maintenance_leases = MaintenanceLease.__table__  # type: ignore[attr-defined]
 
 __all__ = [
     "Conversation",
     "ConversationState",
     "ConversationTag",
     "CrmSync",
+    "ErasureReceipt",
+    "MaintenanceLease",
     "Message",
     "MessageSource",
+    "RetentionPolicy",
     "WorkerAction",
     "conversation_state",
     "conversation_tags",
     "conversations",
     "crm_sync",
+    "erasure_receipts",
+    "maintenance_leases",
     "message_sources",
     "messages",
     "metadata",
+    "retention_policies",
     "worker_actions",
 ]

@@ -373,6 +373,11 @@ class MessageResponse(BaseModel):
     tool_call_id: str | None
     client_message_id: str | None
     created_at: datetime
+    erased: bool = Field(
+        False,
+        description="A tombstone left by retention or erasure: id and seq kept; content, "
+        "metadata, sources, tool calls and execution removed.",
+    )
 
 
 class StateResponse(BaseModel):

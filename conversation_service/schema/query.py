@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import strawberry
 
-from conversation_service.resolvers import agents, conversations, messages, state
+from conversation_service.resolvers import agents, conversations, lifecycle, messages, state
 from conversation_service.schema.agent_types import (
     AgentUsage,
     ConversationContext,
     MessageSearchConnection,
 )
+from conversation_service.schema.lifecycle_types import ErasureReceipt, RetentionPolicy
 from conversation_service.schema.types import (
     Conversation,
     ConversationConnection,
@@ -50,4 +51,12 @@ class Query:
     search_messages: MessageSearchConnection = strawberry.field(
         resolver=agents.search_messages,
         description="Full-text search over message content, best match first.",
+    )
+    retention_policy: RetentionPolicy = strawberry.field(
+        resolver=lifecycle.retention_policy,
+        description="The tenant's retention policy, defaults filled in (admin).",
+    )
+    erasure_receipt: ErasureReceipt | None = strawberry.field(
+        resolver=lifecycle.erasure_receipt,
+        description="A receipt of an earlier eraseSubject; null when unknown (admin).",
     )

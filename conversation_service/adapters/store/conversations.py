@@ -258,3 +258,87 @@ class SqlConversationStore(Store):
         conn = await self._session.connection()
         rows = (await conn.execute(stmt)).all()
         return [ConversationRecord.from_row(r) for r in rows]
+
+    async def subtract_tokens(
+        self, deltas: dict[str, int], now: datetime
+    ) -> list[ConversationRecord]:
+        """Take erased messages' tokens off their conversations' totals (one statement each,
+        rows already locked by the erasure); bumps version and updated_at."""
+        conn = await self._session.connection()
+        out: list[ConversationRecord] = []
+        for cid in sorted(deltas):
+            row = (
+                await conn.execute(
+                    update(conversations)
+                    .where(C.tenant_id == self.tenant_id, C.id == cid)
+                    .values(
+                        total_tokens=C.total_tokens - deltas[cid],
+                        updated_at=now,
+                        version=C.version + 1,
+                    )
+                    .returning(*conversations.c)
+                )
+            ).first()
+            if row is not None:
+                out.append(ConversationRecord.from_row(row))
+        return out
+
+    async def not_archived_created_before(
+        self,
+        status: ConversationStatus,
+        cutoff: datetime,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[ConversationRecord]:
+        """A window of conversations of one status created before `cutoff`, keyset on
+        (created_at, id) by the (tenant, status, created_at) index: a conversation idle since
+        `cutoff` was created before it, so archiving reads only these, `limit` at a time."""
+        conds: list[ColumnElement[bool]] = [
+            C.tenant_id == self.tenant_id, C.status == status.value, C.created_at < cutoff,
+        ]  # fmt: skip
+        if after is not None:
+            conds.append(
+                or_(C.created_at > after[0], and_(C.created_at == after[0], C.id > after[1]))
+            )
+        conn = await self._session.connection()
+        rows = await conn.execute(
+            select(conversations).where(*conds).order_by(C.created_at, C.id).limit(limit)
+        )
+        return [ConversationRecord.from_row(r) for r in rows]
+
+    async def count_idle(self, cutoff: datetime) -> int:
+        """Conversations not archived whose newest message (or creation) is before `cutoff`."""
+        conn = await self._session.connection()
+        found = await conn.scalar(
+            select(func.count())
+            .select_from(conversations)
+            .where(
+                C.tenant_id == self.tenant_id,
+                C.status != ConversationStatus.ARCHIVED.value,
+                C.created_at < cutoff,
+                func.coalesce(C.last_message_at, C.created_at) < cutoff,
+            )
+        )
+        return int(found or 0)
+
+    async def of_subject(
+        self, user_id: str | None, customer_email: str | None, ids: list[str]
+    ) -> list[ConversationRecord]:
+        """Conversations of a user, of a customer e-mail (`customerInfo.email`, any case), or
+        named by id; in id order. The e-mail has no index: erasures are rare, and a scan of one
+        tenant's conversations is their cost."""
+        match: list[ColumnElement[bool]] = []
+        if user_id is not None:
+            match.append(C.user_id == user_id)
+        if customer_email is not None:
+            email = func.lower(func.trim(C.customer_info["email"].as_string()))
+            match.append(email == customer_email)
+        if ids:
+            match.append(C.id.in_(ids))
+        if not match:
+            return []
+        conn = await self._session.connection()
+        rows = await conn.execute(
+            select(conversations).where(C.tenant_id == self.tenant_id, or_(*match)).order_by(C.id)
+        )
+        return [ConversationRecord.from_row(r) for r in rows]

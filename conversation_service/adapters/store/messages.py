@@ -29,6 +29,19 @@ from conversation_service.domain.enums import MessageRole
 from conversation_service.domain.records import ConversationRecord, MessageRecord
 from conversation_service.models import conversations, messages
 
+#: What a tombstone keeps: id, seq, role, content type, agent, model, timing, the tool call id
+#: and the idempotency key (a retried add still finds it). Everything else is emptied.
+TOMBSTONE: dict[str, Any] = {
+    "content": "",
+    "metadata": {},
+    "sources": [],
+    "execution": None,
+    "tool_calls": None,
+    "sender_id": None,
+    "token_count": 0,
+    "erased": True,
+}
+
 C = conversations.c
 M = messages.c
 
@@ -277,3 +290,83 @@ class SqlMessageStore(Store):
             )
         ).all()
         return [MessageRecord.from_row(r) for r in rows]
+
+    async def live_ids_older_than(self, cutoff: datetime, limit: int) -> list[str]:
+        """The oldest messages not yet erased created before `cutoff` (the partial index on
+        live messages: tombstones are not walked)."""
+        conn = await self._session.connection()
+        rows = await conn.execute(
+            select(M.id)
+            .where(M.tenant_id == self.tenant_id, M.created_at < cutoff, M.erased.is_(False))
+            .order_by(M.created_at)
+            .limit(limit)
+        )
+        return [r[0] for r in rows]
+
+    async def count_live_older_than(self, cutoff: datetime) -> int:
+        conn = await self._session.connection()
+        found = await conn.scalar(
+            select(func.count())
+            .select_from(messages)
+            .where(M.tenant_id == self.tenant_id, M.created_at < cutoff, M.erased.is_(False))
+        )
+        return int(found or 0)
+
+    async def live_ids_of(self, conversation_ids: list[str]) -> list[str]:
+        if not conversation_ids:
+            return []
+        conn = await self._session.connection()
+        rows = await conn.execute(
+            select(M.id).where(
+                M.tenant_id == self.tenant_id,
+                M.conversation_id.in_(conversation_ids),
+                M.erased.is_(False),
+            )
+        )
+        return [r[0] for r in rows]
+
+    async def lock_live(self, ids: list[str]) -> list[MessageRecord]:
+        """The messages among `ids` that are not erased, after locking their conversations'
+        rows in id order (PostgreSQL): appends lock one conversation row, erasures lock theirs
+        in one order, so neither deadlocks and the counters they adjust stay exact."""
+        if not ids:
+            return []
+        tenant_id = self.tenant_id
+        conn = await self._session.connection()
+        owners = sorted(
+            {
+                r[0]
+                for r in await conn.execute(
+                    select(M.conversation_id).where(M.tenant_id == tenant_id, M.id.in_(ids))
+                )
+            }
+        )
+        if self.dialect == "postgresql" and owners:
+            await conn.execute(
+                select(C.id)
+                .where(C.tenant_id == tenant_id, C.id.in_(owners))
+                .order_by(C.id)
+                .with_for_update()
+            )
+        rows = await conn.execute(
+            select(messages)
+            .where(M.tenant_id == tenant_id, M.id.in_(ids), M.erased.is_(False))
+            .order_by(M.conversation_id, M.seq)
+        )
+        return [MessageRecord.from_row(r) for r in rows]
+
+    async def tombstone(self, ids: list[str]) -> list[MessageRecord]:
+        """Empty the messages (see TOMBSTONE); PostgreSQL's generated search vector and SQLite's
+        FTS trigger follow the content, so the search index drops them in this statement."""
+        if not ids:
+            return []
+        conn = await self._session.connection()
+        rows = await conn.execute(
+            update(messages)
+            .where(M.tenant_id == self.tenant_id, M.id.in_(ids))
+            .values(**TOMBSTONE)
+            .returning(*messages.c)
+        )
+        return sorted(
+            (MessageRecord.from_row(r) for r in rows), key=lambda m: (m.conversation_id, m.seq)
+        )
