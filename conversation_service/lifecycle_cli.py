@@ -21,7 +21,7 @@ from conversation_service.retention_runner import LeaseHeld, RunReport, run_once
 EXIT_LEASE_HELD = 3
 
 
-def _now(raw: str | None) -> datetime | None:
+def parse_now(raw: str | None) -> datetime | None:
     if raw is None:
         return None
     try:
@@ -72,7 +72,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         report = await run_once(
             container.db,
             settings,
-            now=_now(args.now),
+            now=parse_now(args.now),
             tenant=args.tenant,
             dry_run=args.dry_run,
         )
@@ -97,7 +97,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_retention_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
-    _now(args.now)  # a bad --now fails before anything connects
+    parse_now(args.now)  # a bad --now fails before anything connects
     if settings.is_sqlite:
         upgrade_url(settings.database_url)
     return asyncio.run(_run(settings, args))
