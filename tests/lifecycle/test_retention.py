@@ -121,6 +121,14 @@ async def test_messages_expire_after_the_boundary_instant(
     assert [n["erased"] for n in nodes] == [True, True, False, False]
     assert (nodes[0]["content"], nodes[0]["sources"]) == ("", [])
 
+    # an agent's context ends at the newest tombstone
+    ctx = await gql.ok(
+        "query($c: ID!) { conversationContext(conversationId: $c, maxMessages: 10) { messages { seq } omittedMessages } }",
+        {"c": seeded.conversation_id},
+    )
+    assert [m["seq"] for m in ctx["conversationContext"]["messages"]] == [3, 4]
+    assert ctx["conversationContext"]["omittedMessages"] == 2
+
     # a whole day later everything of the first conversation is gone; search and sources too
     await run_retention(db, settings, now=now + timedelta(days=1), tenant=tenant)
     assert all(m.erased for m in await stored_messages(db, tenant, seeded.conversation_id))
