@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 
@@ -262,26 +262,22 @@ class SqlConversationStore(Store):
     async def subtract_tokens(
         self, deltas: dict[str, int], now: datetime
     ) -> list[ConversationRecord]:
-        """Take erased messages' tokens off their conversations' totals (one statement each,
-        rows already locked by the erasure); bumps version and updated_at."""
+        """Take erased messages' tokens off their conversations' totals in one statement (rows
+        already locked by the erasure); bumps version and updated_at."""
+        if not deltas:
+            return []
         conn = await self._session.connection()
-        out: list[ConversationRecord] = []
-        for cid in sorted(deltas):
-            row = (
-                await conn.execute(
-                    update(conversations)
-                    .where(C.tenant_id == self.tenant_id, C.id == cid)
-                    .values(
-                        total_tokens=C.total_tokens - deltas[cid],
-                        updated_at=now,
-                        version=C.version + 1,
-                    )
-                    .returning(*conversations.c)
-                )
-            ).first()
-            if row is not None:
-                out.append(ConversationRecord.from_row(row))
-        return out
+        rows = await conn.execute(
+            update(conversations)
+            .where(C.tenant_id == self.tenant_id, C.id.in_(list(deltas)))
+            .values(
+                total_tokens=C.total_tokens - case(deltas, value=C.id, else_=0),
+                updated_at=now,
+                version=C.version + 1,
+            )
+            .returning(*conversations.c)
+        )
+        return sorted((ConversationRecord.from_row(r) for r in rows), key=lambda c: c.id)
 
     async def not_archived_created_before(
         self,

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Integer,
     String,
     and_,
@@ -28,6 +29,11 @@ from conversation_service.domain.commands import NewMessage
 from conversation_service.domain.enums import MessageRole
 from conversation_service.domain.records import ConversationRecord, MessageRecord
 from conversation_service.models import conversations, messages
+
+#: "Not erased" as the partial index states it: PostgreSQL matches `NOT erased` (and `= false`)
+#: to the index predicate, not `IS false`; SQLite matches only the same term.
+_LIVE: ColumnElement[bool] = literal_column("NOT messages.erased", Boolean)
+_LIVE_INDEX = "INDEXED BY ix_messages_tenant_live_created"
 
 #: What a tombstone keeps: id, seq, role, content type, agent, model, timing, the tool call id
 #: and the idempotency key (a retried add still finds it). Everything else is emptied.
@@ -297,9 +303,10 @@ class SqlMessageStore(Store):
         conn = await self._session.connection()
         rows = await conn.execute(
             select(M.id)
-            .where(M.tenant_id == self.tenant_id, M.created_at < cutoff, M.erased.is_(False))
+            .where(M.tenant_id == self.tenant_id, M.created_at < cutoff, _LIVE)
             .order_by(M.created_at)
             .limit(limit)
+            .with_hint(messages, _LIVE_INDEX, "sqlite")
         )
         return [r[0] for r in rows]
 
@@ -308,7 +315,8 @@ class SqlMessageStore(Store):
         found = await conn.scalar(
             select(func.count())
             .select_from(messages)
-            .where(M.tenant_id == self.tenant_id, M.created_at < cutoff, M.erased.is_(False))
+            .where(M.tenant_id == self.tenant_id, M.created_at < cutoff, _LIVE)
+            .with_hint(messages, _LIVE_INDEX, "sqlite")
         )
         return int(found or 0)
 
@@ -320,7 +328,7 @@ class SqlMessageStore(Store):
             select(M.id).where(
                 M.tenant_id == self.tenant_id,
                 M.conversation_id.in_(conversation_ids),
-                M.erased.is_(False),
+                _LIVE,
             )
         )
         return [r[0] for r in rows]
@@ -350,7 +358,7 @@ class SqlMessageStore(Store):
             )
         rows = await conn.execute(
             select(messages)
-            .where(M.tenant_id == tenant_id, M.id.in_(ids), M.erased.is_(False))
+            .where(M.tenant_id == tenant_id, M.id.in_(ids), _LIVE)
             .order_by(M.conversation_id, M.seq)
         )
         return [MessageRecord.from_row(r) for r in rows]
