@@ -14,6 +14,8 @@ from datetime import datetime
 
 from conversation_service.bootstrap import build_container
 from conversation_service.config import Settings
+from conversation_service.domain import validation
+from conversation_service.domain.errors import ValidationFailed
 from conversation_service.migrate import upgrade_url
 from conversation_service.observability.logs import configure_logging
 from conversation_service.retention_runner import LeaseHeld, RunReport, run_once
@@ -97,7 +99,12 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_retention_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
-    parse_now(args.now)  # a bad --now fails before anything connects
+    parse_now(args.now)  # a bad --now or --tenant fails before anything connects
+    if args.tenant is not None:
+        try:
+            args.tenant = validation.tenant_id(args.tenant)
+        except ValidationFailed as exc:
+            raise SystemExit(f"--tenant: {exc}") from None
     if settings.is_sqlite:
         upgrade_url(settings.database_url)
     return asyncio.run(_run(settings, args))

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import socket
 import time
 import uuid
@@ -251,7 +252,12 @@ class RetentionScheduler:
         return True
 
     async def _loop(self) -> None:
+        """The first attempt waits one poll period (jittered, so workers started together do
+        not race for the lease at once): a worker starting up serves its actions first."""
         poll = max(0.05, min(self.interval_s, self.settings.retention_lease_s))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(poll * random.uniform(0.5, 1.0)):
+                await self._stopping.wait()
         while not self._stopping.is_set():
             try:
                 await self.tick()

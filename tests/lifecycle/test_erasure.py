@@ -236,3 +236,42 @@ async def test_subscribers_see_each_erased_message(container: Container, tenant:
         assert [(m.id, m.seq, m.erased, m.content) for m in records] == [
             (m.id, m.seq, True, "") for m in s.messages
         ]
+
+
+async def test_message_erased_over_graphql(container: Container, tenant: str) -> None:
+    """The subscription field itself (the WebSocket transport opens the same feed)."""
+    db = container.db
+    s = await seed(db, tenant, user_id="sub-user", messages=2)
+    ctx = GraphQLContext(container=container, raw_tenant_id=tenant)
+    document = (
+        "subscription($c: ID!) { messageErased(conversationId: $c) "
+        "{ id seq erased content metadata sources { documentId } conversation { id } } }"
+    )
+    stream = await schema.subscribe(
+        document, variable_values={"c": s.conversation_id}, context_value=ctx
+    )
+    assert hasattr(stream, "__aiter__")
+    hub = container.broadcast.hub
+    wanted = channel(tenant, "message_erased", s.conversation_id)
+
+    async def first_two() -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        async for result in stream:
+            assert result.errors is None, result.errors
+            assert result.data is not None
+            out.append(result.data["messageErased"])
+            if len(out) == 2:
+                break
+        return out
+
+    task = asyncio.create_task(first_two())
+    async with asyncio.timeout(10):
+        while not hub.has_subscribers(wanted):
+            await asyncio.sleep(0.01)
+    await db.run(tenant, erase_subject, ErasureSubject(conversation_ids=[s.conversation_id]))
+    got = await asyncio.wait_for(task, 10)
+    assert [(g["seq"], g["erased"], g["content"], g["metadata"], g["sources"]) for g in got] == [
+        (1, True, "", {}, []),
+        (2, True, "", {}, []),
+    ]
+    assert {g["conversation"]["id"] for g in got} == {s.conversation_id}
