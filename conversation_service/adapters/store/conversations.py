@@ -262,11 +262,19 @@ class SqlConversationStore(Store):
     async def subtract_tokens(
         self, deltas: dict[str, int], now: datetime
     ) -> list[ConversationRecord]:
-        """Take erased messages' tokens off their conversations' totals in one statement (rows
-        already locked by the erasure); bumps version and updated_at."""
+        """Take erased messages' tokens off their conversations' totals; bumps version and
+        updated_at. The rows are locked in id order first (PostgreSQL): writers lock one
+        conversation row, erasures theirs in one order, so none of them deadlocks."""
         if not deltas:
             return []
         conn = await self._session.connection()
+        if self.dialect == "postgresql":
+            await conn.execute(
+                select(C.id)
+                .where(C.tenant_id == self.tenant_id, C.id.in_(list(deltas)))
+                .order_by(C.id)
+                .with_for_update()
+            )
         rows = await conn.execute(
             update(conversations)
             .where(C.tenant_id == self.tenant_id, C.id.in_(list(deltas)))

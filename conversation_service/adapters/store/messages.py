@@ -334,34 +334,25 @@ class SqlMessageStore(Store):
         return [r[0] for r in rows]
 
     async def lock_live(self, ids: list[str]) -> list[MessageRecord]:
-        """The messages among `ids` that are not erased, after locking their conversations'
-        rows in id order (PostgreSQL): appends lock one conversation row, erasures lock theirs
-        in one order, so neither deadlocks and the counters they adjust stay exact."""
+        """The messages among `ids` that are not erased, locked in id order (PostgreSQL), so
+        two erasures of overlapping messages wait for each other instead of deadlocking and
+        neither erases (and counts) a message twice. Conversation rows are locked only at the
+        end (`subtract_tokens`): a writer of the conversation waits for the last statement of
+        an erasure's transaction, not for all of it."""
         if not ids:
             return []
-        tenant_id = self.tenant_id
-        conn = await self._session.connection()
-        owners = sorted(
-            {
-                r[0]
-                for r in await conn.execute(
-                    select(M.conversation_id).where(M.tenant_id == tenant_id, M.id.in_(ids))
-                )
-            }
-        )
-        if self.dialect == "postgresql" and owners:
-            await conn.execute(
-                select(C.id)
-                .where(C.tenant_id == tenant_id, C.id.in_(owners))
-                .order_by(C.id)
-                .with_for_update()
-            )
-        rows = await conn.execute(
+        stmt = (
             select(messages)
-            .where(M.tenant_id == tenant_id, M.id.in_(ids), _LIVE)
-            .order_by(M.conversation_id, M.seq)
+            .where(M.tenant_id == self.tenant_id, M.id.in_(ids), _LIVE)
+            .order_by(M.id)
         )
-        return [MessageRecord.from_row(r) for r in rows]
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        conn = await self._session.connection()
+        rows = await conn.execute(stmt)
+        return sorted(
+            (MessageRecord.from_row(r) for r in rows), key=lambda m: (m.conversation_id, m.seq)
+        )
 
     async def tombstone(self, ids: list[str]) -> list[MessageRecord]:
         """Empty the messages (see TOMBSTONE); PostgreSQL's generated search vector and SQLite's
