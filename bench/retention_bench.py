@@ -182,8 +182,8 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="bench.retention_bench")
-    parser.add_argument("--conversations", type=int, default=100)
-    parser.add_argument("--messages", type=int, default=200, help="old messages per conversation")
+    parser.add_argument("--conversations", type=int, default=40)
+    parser.add_argument("--messages", type=int, default=100, help="old messages per conversation")
     parser.add_argument("--batch", type=int, default=500, help="RETENTION_BATCH")
     parser.add_argument("--pause-ms", type=int, default=20, help="RETENTION_PAUSE_MS")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of live load alone")
