@@ -184,3 +184,20 @@ class SearchQuery:
     @property
     def words(self) -> list[str]:
         return _WORD_RE.findall(self.query)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters of `auditLog`: exact action and actor, an inclusive time range."""
+
+    action: str | None = None
+    actor: str | None = None
+    from_date: datetime | None = None
+    to_date: datetime | None = None
+
+    def validated(self) -> AuditQuery:
+        v.identifier(self.action, "action")
+        v.identifier(self.actor, "actor")
+        if self.from_date and self.to_date and self.from_date > self.to_date:
+            raise ValidationFailed("fromDate must not be after toDate", field="fromDate")
+        return self

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from conversation_service.config import Settings
 from conversation_service.domain.commands import (
+    AuditQuery,
     ConversationQuery,
     NewConversation,
     NewMessage,
@@ -24,6 +25,7 @@ from conversation_service.domain.enums import ConversationStatus
 from conversation_service.domain.policies import ContextPolicy
 from conversation_service.domain.records import (
     AgentUsageRecord,
+    AuditRecord,
     Claim,
     ConversationRecord,
     CrmSyncRecord,
@@ -267,6 +269,16 @@ class LeaseStore(Protocol):
     async def holder(self, name: str, now: datetime) -> str | None: ...
 
 
+class AuditStore(Protocol):
+    """The tenant's audit trail (written by the unit of work at commit)."""
+
+    async def page(
+        self, q: AuditQuery, size: int, after: tuple[datetime, str] | None
+    ) -> list[AuditRecord]:
+        """Up to `size` entries newest first (keyset on (at, id)), after the cursor."""
+        ...
+
+
 class Crm(Protocol):
     """The process's CRM side, as the domain uses it (`adapters.crm.CrmService`)."""
 
@@ -316,12 +328,15 @@ class UnitOfWork(Protocol):
     def erasures(self) -> ErasureStore: ...
     @property
     def leases(self) -> LeaseStore: ...
+    @property
+    def audit_log(self) -> AuditStore: ...
 
     def now(self) -> datetime: ...
     def add_event(self, event: object) -> None: ...
     def audit(self, action: str, target_id: str | None = None) -> None:
-        """Record one audit entry (`message.add`, `subject.erase`, ...), written in this
-        transaction at commit."""
+        """Record one audit entry (`message.add`, `subject.erase`, ...; names in
+        `domain/audit.py`), written in this transaction at commit with the actor and the
+        request id; a read-only unit of work refuses it (it never commits)."""
         ...
 
     async def commit(self) -> None: ...

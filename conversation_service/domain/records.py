@@ -289,3 +289,16 @@ class ErasureReceiptRecord:
     messages: int
     state_entries: int
     sources: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One `audit_log` entry: who (`actor`) did what (`action`) to which row, and when."""
+
+    id: str
+    at: datetime
+    tenant_id: str
+    actor: str
+    action: str
+    target_id: str | None
+    request_id: str | None

@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from conversation_service.models.audit import AuditEntry
 from conversation_service.models.conversation import Conversation, ConversationTag
 from conversation_service.models.crm_sync import CrmSync
 from conversation_service.models.lifecycle import ErasureReceipt, MaintenanceLease, RetentionPolicy
@@ -22,8 +23,10 @@ worker_actions = WorkerAction.__table__  # type: ignore[attr-defined]
 retention_policies = RetentionPolicy.__table__  # type: ignore[attr-defined]
 erasure_receipts = ErasureReceipt.__table__  # type: ignore[attr-defined]
 maintenance_leases = MaintenanceLease.__table__  # type: ignore[attr-defined]
+audit_log = AuditEntry.__table__  # type: ignore[attr-defined]
 
 __all__ = [
+    "AuditEntry",
     "Conversation",
     "ConversationState",
     "ConversationTag",
@@ -34,6 +37,7 @@ __all__ = [
     "MessageSource",
     "RetentionPolicy",
     "WorkerAction",
+    "audit_log",
     "conversation_state",
     "conversation_tags",
     "conversations",

