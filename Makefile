@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The embedded default serves without authentication (AUTH_MODE=none, said here explicitly and
+# warned about at start-up); with a DATABASE_URL, AUTH_MODE defaults to required.
 run: install
-	$(BIN)/conversation-service serve
+	$(if $(DATABASE_URL),,AUTH_MODE=$${AUTH_MODE:-none}) $(BIN)/conversation-service serve
 
 lint: install
 	$(BIN)/ruff check .

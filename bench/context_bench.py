@@ -158,7 +158,7 @@ async def main(args: argparse.Namespace) -> None:
     admin = await asyncpg.connect(ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-    container = await build_container(Settings(database_url=url))
+    container = await build_container(Settings(auth_mode="none", database_url=url))
     try:
         db = container.db
         await upgrade(db.engine)

@@ -352,6 +352,7 @@ async def run(args: argparse.Namespace) -> int:
             env = {
                 **os.environ,
                 "DATABASE_URL": _url(names[shape.name]),
+                "AUTH_MODE": "none",
                 "LOG_LEVEL": "WARNING",
                 # sequential requests of one tenant, far above the default RATE_LIMIT
                 "RATE_LIMIT": "1000000/second",

@@ -99,7 +99,7 @@ async def main(args: argparse.Namespace) -> None:
     admin = await asyncpg.connect(ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
     base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    container = await build_container(Settings(database_url=f"{base}/{name}"))
+    container = await build_container(Settings(auth_mode="none", database_url=f"{base}/{name}"))
     try:
         await upgrade(container.db.engine)
         app = create_app(container=container)

@@ -131,7 +131,12 @@ def databases() -> Iterator[tuple[str, str]]:
     ours, peer = (f"cs_bench_peer_{uuid.uuid4().hex[:8]}_{k}" for k in ("a", "b"))
     _admin(f'CREATE DATABASE "{ours}"')
     try:
-        env = {**os.environ, "DATABASE_URL": _dsn(ours), "LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": _dsn(ours),
+            "AUTH_MODE": "none",
+            "LOG_LEVEL": "WARNING",
+        }
         subprocess.run([*_cli(), "migrate"], env=env, check=True, cwd=ROOT, capture_output=True)
         asyncio.run(_sql(_dsn(ours), SEED))
         _admin(f'CREATE DATABASE "{peer}" TEMPLATE "{ours}"')

@@ -56,7 +56,9 @@ async def _check_us(limiter: RateLimiter, n: int) -> float:
 
 
 async def main(url: str, args: argparse.Namespace) -> None:
-    container = await build_container(Settings(database_url=url, redis_url=REDIS_URL))
+    container = await build_container(
+        Settings(auth_mode="none", database_url=url, redis_url=REDIS_URL)
+    )
     try:
         await upgrade(container.db.engine)
         await seed(container.db, 20, 20, 1)

@@ -100,6 +100,7 @@ def server(database_url: str, extra_env: dict[str, str] | None = None) -> Iterat
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
+        "AUTH_MODE": "none",
         "LOG_LEVEL": "WARNING",
         "RATE_LIMIT": BENCH_RATE_LIMIT,
     }
@@ -223,6 +224,7 @@ MODULES: dict[str, str] = {
     "cost-growth": "bench.cost_growth_bench",
     "peer": "bench.peer_bench",
     "retention": "bench.retention_bench",
+    "auth": "bench.auth_bench",
 }
 
 

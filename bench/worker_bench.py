@@ -74,6 +74,7 @@ async def run_workers(db_url: str, n_procs: int, actions: int, convs: int) -> fl
     child_env = {
         **os.environ,
         "DATABASE_URL": db_url,
+        "AUTH_MODE": "none",
         "REDIS_URL": REDIS_URL,
         "NOOBLE_ENV": env,
         "LOG_LEVEL": "WARNING",

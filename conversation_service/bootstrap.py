@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from conversation_service.adapters.auth import Authenticator
 from conversation_service.adapters.broadcast import Broadcast, MemoryBroadcast
 from conversation_service.adapters.crm import CrmService, load_crm_directory
 from conversation_service.adapters.database import Database, create_engine
@@ -35,8 +36,20 @@ class Container:
     redis: RedisClient | None = None
     tracing: Tracing = field(default_factory=Tracing)
     rate_limiter: RateLimiter | None = None
+    #: credentials into principals (built from the settings when not given)
+    authenticator: Authenticator | None = None
+
+    def __post_init__(self) -> None:
+        if self.authenticator is None:
+            self.authenticator = Authenticator(self.settings, self.db)
+
+    @property
+    def auth(self) -> Authenticator:
+        assert self.authenticator is not None
+        return self.authenticator
 
     async def close(self) -> None:
+        await self.auth.stop()
         await self.crm.aclose()
         await self.broadcast.disconnect()
         if self.redis is not None:

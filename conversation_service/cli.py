@@ -1,4 +1,4 @@
-"""`conversation-service serve | worker | migrate | export-schema | config`.
+"""`conversation-service serve | worker | migrate | export-schema | config | keys`.
 
 Every option's help shows its default; every setting is an environment variable (`config` prints
 the effective values, secrets masked; README's configuration table says what each one does).
@@ -9,12 +9,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import re
 import sys
 from collections.abc import Sequence
 
 from conversation_service import __version__
+from conversation_service.bootstrap import build_container
 from conversation_service.config import Settings
+from conversation_service.domain import api_keys
+from conversation_service.domain.errors import DomainError
+from conversation_service.domain.identity import SERVICE_TENANT
 from conversation_service.lifecycle_cli import cmd_retention_run
 from conversation_service.migrate import upgrade_url
 from conversation_service.observability.logs import configure_logging
@@ -22,6 +27,15 @@ from conversation_service.schema import export_sdl
 from conversation_service.web.app import create_app
 from conversation_service.web.server import serve
 from conversation_service.worker.runner import run_worker
+
+log = logging.getLogger("conversation_service.cli")
+
+#: logged at start-up by `serve` under AUTH_MODE=none (tests look for its first words)
+OPEN_WARNING = (
+    "AUTH_MODE=none: NO AUTHENTICATION. Any caller can act for any tenant by naming it in "
+    "X-Tenant-ID. Only for local development: set AUTH_MODE=required (the default whenever "
+    "DATABASE_URL is set) and create a key with `conversation-service keys create`."
+)
 
 
 def _logging(settings: Settings) -> None:
@@ -38,6 +52,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if overrides:
         settings = settings.with_(**overrides)
     _logging(settings)
+    if not settings.auth_required:
+        log.warning(OPEN_WARNING)
     if settings.is_sqlite or args.migrate:
         # The embedded default creates/upgrades its own database so `make run` needs nothing else.
         upgrade_url(settings.database_url, app_role=settings.database_app_role)
@@ -77,6 +93,66 @@ def cmd_config(args: argparse.Namespace) -> int:
     for variable, value in effective_config(Settings.from_env()):
         print(f"{variable}={value}")
     return 0
+
+
+#: the actor of what operators do from the command line (audit log)
+CLI_ACTOR = "cli"
+
+
+async def _keys(args: argparse.Namespace, settings: Settings) -> int:
+    container = await build_container(settings)
+    db = container.db.acting(CLI_ACTOR)
+    try:
+        if args.keys_command == "create":
+            issued = await db.run(
+                args.tenant,
+                api_keys.create_key,
+                args.tenant,
+                args.role,
+                args.name,
+                args.expires_days,
+            )
+            rec = issued.record
+            expires = rec.expires_at.isoformat() if rec.expires_at else "never"
+            print(issued.token)
+            print(
+                f"created {rec.key_id} (tenant {rec.tenant_id}, role {rec.role.value}, "
+                f"expires {expires}): store the key now, it is not shown again",
+                file=sys.stderr,
+            )
+        elif args.keys_command == "list":
+            print("key_id\ttenant\trole\tname\tcreated\texpires\trevoked\tlast_used")
+            for rec in await db.query(args.tenant, api_keys.list_keys, args.tenant):
+                cells = [rec.key_id, rec.tenant_id, rec.role.value, rec.name or ""]
+                for at in (rec.created_at, rec.expires_at, rec.revoked_at, rec.last_used_at):
+                    cells.append(at.isoformat() if at else "")
+                print("\t".join(cells))
+        else:
+            found = await db.query(SERVICE_TENANT, api_keys.find_key, args.key_id)
+            if found is None:
+                print(f"no API key {args.key_id}", file=sys.stderr)
+                return 1
+            revoked = await db.run(found.tenant_id, api_keys.revoke_key, args.key_id)
+            assert revoked.revoked_at is not None
+            print(
+                f"revoked {revoked.key_id} at {revoked.revoked_at.isoformat()} "
+                f"(running servers stop accepting it within API_KEY_CACHE_TTL_S="
+                f"{settings.api_key_cache_ttl_s:g}s)"
+            )
+    except DomainError as exc:
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        await container.close()
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    _logging(settings)
+    if settings.is_sqlite:
+        upgrade_url(settings.database_url)
+    return asyncio.run(_keys(args, settings))
 
 
 _SECRET_WORDS = ("token", "secret", "password", "key")
@@ -179,6 +255,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=_Help,
     )
     config.set_defaults(func=cmd_config)
+    keys = sub.add_parser(
+        "keys",
+        help="create, list and revoke API keys",
+        description="API keys (prefix cs_) for AUTH_MODE=required. The key is printed once on "
+        "create; only its hash is stored.",
+        formatter_class=_Help,
+    )
+    keys.set_defaults(func=cmd_keys)
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = keys_sub.add_parser("create", help="issue a key and print it (once)")
+    create.add_argument(
+        "--tenant", required=True, help="the tenant it acts for; '*' with --role service: any"
+    )
+    create.add_argument(
+        "--role", required=True, help="reader, writer, admin, or service (with --tenant '*')"
+    )
+    create.add_argument("--name", help="a label for operators (who holds it)")
+    create.add_argument("--expires-days", type=int, help="days until it expires (default never)")
+    listing = keys_sub.add_parser("list", help="the keys of a tenant (no secrets)")
+    listing.add_argument("--tenant", required=True, help="the tenant ('*': service keys)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id", help="the key's id (key_...)")
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from limits import parse as parse_rate_limit
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -215,6 +215,34 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(5000, alias="MAX_QUERY_COST")
     #: run every answer of the compiled read path through Strawberry too; fail on a difference
     fast_path_verify: bool = Field(False, alias="FAST_PATH_VERIFY")
+    # Identity (see "Running in production" in README.md). AUTH_MODE's default depends on
+    # DATABASE_URL: see `_auth_mode_default`.
+    auth_mode: Literal["none", "required"] = Field("none", alias="AUTH_MODE")
+    #: seconds a looked-up API key is trusted before it is read again (revocation delay)
+    api_key_cache_ttl_s: float = Field(30.0, alias="API_KEY_CACHE_TTL_S")
+    #: seconds between the batched writes of API keys' last-used times
+    api_key_touch_interval_s: float = Field(60.0, alias="API_KEY_TOUCH_INTERVAL_S")
+    jwt_secret: str | None = Field(None, alias="JWT_SECRET")
+    jwt_jwks_file: str | None = Field(None, alias="JWT_JWKS_FILE")
+    jwt_issuer: str | None = Field(None, alias="JWT_ISSUER")
+    jwt_audience: str | None = Field(None, alias="JWT_AUDIENCE")
+    jwt_tenant_claim: str = Field("tenant_id", alias="JWT_TENANT_CLAIM")
+    jwt_leeway_s: float = Field(30.0, alias="JWT_LEEWAY_S")
+    #: seconds between re-checks of an open WebSocket's credential (revoked or expired: closed)
+    ws_auth_recheck_s: float = Field(30.0, alias="WS_AUTH_RECHECK_S")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auth_mode_default(cls, values: object) -> object:
+        """`AUTH_MODE` unset: `required` as soon as a database is named (environment or
+        `Settings(database_url=...)`), `none` only for the embedded SQLite default, so that
+        `make run` needs no set-up and no deployment is open by accident."""
+        if not isinstance(values, dict):
+            return values
+        named = {"auth_mode", "AUTH_MODE"} & values.keys()
+        if not named and ({"database_url", "DATABASE_URL"} & values.keys()):
+            return {**values, "auth_mode": "required"}
+        return values
 
     # --- parsing of environment strings (values given in code pass through unchanged) ---
 
@@ -326,6 +354,10 @@ class Settings(BaseSettings):
     def with_(self, **changes: Any) -> Settings:
         """A copy with `changes` (field names), validated like the constructor."""
         return type(self)(**{**dict(self), **changes})
+
+    @property
+    def auth_required(self) -> bool:
+        return self.auth_mode == "required"
 
     @property
     def is_sqlite(self) -> bool:

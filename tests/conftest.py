@@ -101,7 +101,9 @@ async def container(
     if isinstance(url, BaseException):
         _unavailable("PostgreSQL", url)
     if backend not in _container_pool:
-        c = await build_container(Settings(database_url=url, fast_path_verify=True))
+        c = await build_container(
+            Settings(auth_mode="none", database_url=url, fast_path_verify=True)
+        )
         await upgrade(c.db.engine)
         _container_pool[backend] = c
     return _container_pool[backend]

@@ -106,6 +106,7 @@ def server(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BROADCAST_URL")},
         "DATABASE_URL": database,
+        "AUTH_MODE": "none",
         "LOG_LEVEL": "INFO",
         "RATE_LIMIT": "1000000/second",
         "TENANT_LIMITS": json.dumps({BURST_TENANT: f"{BURST_LIMIT}/minute"}),
@@ -510,7 +511,7 @@ ATTACKS: list[tuple[str, Any]] = [
 
 
 async def test_attacks_are_refused_or_bounded(database: str, server: Server) -> None:
-    container = await build_container(Settings(database_url=database))
+    container = await build_container(Settings(auth_mode="none", database_url=database))
     try:
         t = time.perf_counter()
         await seed(container.db, 100, 100, 1)  # the attacker: 100 conversations x 100 messages

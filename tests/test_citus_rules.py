@@ -11,8 +11,9 @@ from conversation_service.bootstrap import Container
 
 pytestmark = pytest.mark.parametrize("container", ["postgresql"], indirect=True)
 
-#: Small global tables replicated to every node (none yet).
-REFERENCE_TABLES: set[str] = set()
+#: Small global tables replicated to every node: API keys are looked up by key id before any
+#: tenant is known (a key names its tenant).
+REFERENCE_TABLES: set[str] = {"api_keys"}
 #: Tables that stay on the coordinator.
 LOCAL_TABLES = {"alembic_version", "maintenance_leases"}  # the retention lease: one row
 

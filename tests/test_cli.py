@@ -26,7 +26,7 @@ def clean_env() -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "BROADCAST_URL"}
+        if k not in {"DATABASE_URL", "REDIS_URL", "BROADCAST_URL", "AUTH_MODE"}
     }
     env["LOG_LEVEL"] = "WARNING"
     return env
@@ -83,6 +83,9 @@ def test_serve_with_embedded_sqlite_default(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert (tmp_path / "conversations.db").exists()
+    # the embedded default runs without authentication, and says so loudly at start-up
+    assert proc.stdout is not None
+    assert b"AUTH_MODE=none: NO AUTHENTICATION" in proc.stdout.read()
 
 
 def test_migrate_command_creates_the_tables(tmp_path: Path) -> None:

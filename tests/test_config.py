@@ -168,3 +168,19 @@ def test_with_returns_a_validated_copy() -> None:
 def test_is_sqlite() -> None:
     assert Settings().is_sqlite
     assert not Settings(database_url="postgresql+asyncpg://h/db").is_sqlite
+
+
+def test_auth_is_required_as_soon_as_a_database_is_named() -> None:
+    """The embedded default stays zero-config; any named database (a deployment) is closed."""
+    assert Settings().auth_mode == "none"
+    assert Settings.from_env({}).auth_mode == "none"
+    assert Settings(database_url="postgresql+asyncpg://h/db").auth_mode == "required"
+    assert Settings(database_url="sqlite+aiosqlite:///x.db").auth_mode == "required"
+    assert Settings.from_env({"DATABASE_URL": "postgresql://h/db"}).auth_mode == "required"
+    explicit = Settings.from_env({"DATABASE_URL": "postgresql://h/db", "AUTH_MODE": "none"})
+    assert explicit.auth_mode == "none"
+    assert Settings(database_url="sqlite+aiosqlite:///x.db", auth_mode="none").auth_mode == "none"
+    # a copy keeps the mode it was made with
+    assert Settings(database_url="postgresql+asyncpg://h/db").with_(port=1).auth_required
+    with pytest.raises(ValueError, match="AUTH_MODE"):
+        Settings.from_env({"AUTH_MODE": "maybe"})

@@ -227,7 +227,7 @@ def test_rest_model_has_every_field(
 
 def test_rest_list_parameters_are_the_query_fields() -> None:
     signature = inspect.signature(rest_conversations.list_conversations)
-    paging = {"tenant", "container", "page", "page_size"}
+    paging = {"tenant", "db", "page", "page_size"}
     assert set(signature.parameters) - paging == command_fields(commands.ConversationQuery, "rest")
 
 

@@ -142,7 +142,10 @@ async def test_retry_after_of_a_one_second_window_is_one() -> None:
 async def test_redis_count_is_shared_by_two_instances(container: Container, redis_url: str) -> None:
     """Two app instances on one Redis: together they admit exactly the limit."""
     settings = Settings(
-        database_url=container.settings.database_url, redis_url=redis_url, rate_limit="6/minute"
+        auth_mode="none",
+        database_url=container.settings.database_url,
+        redis_url=redis_url,
+        rate_limit="6/minute",
     )
     one, two = await build_container(settings), await build_container(settings)
     try:
@@ -197,7 +200,7 @@ async def ws_live(database_urls: dict[str, Any], redis_url: str) -> AsyncIterato
     if isinstance(url, BaseException):
         pytest.skip("PostgreSQL unavailable")
     srv = await start_server(
-        Settings(database_url=url, broadcast_url=redis_url, rate_limit="3/minute")
+        Settings(auth_mode="none", database_url=url, broadcast_url=redis_url, rate_limit="3/minute")
     )
     try:
         yield srv

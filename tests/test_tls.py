@@ -57,7 +57,9 @@ async def test_serve_over_https_and_wss(
 ) -> None:
     url = str(database_urls["sqlite"])
     live = await start_server(
-        Settings(database_url=url, ssl_certfile=certs["cert"], ssl_keyfile=certs["key"])
+        Settings(
+            auth_mode="none", database_url=url, ssl_certfile=certs["cert"], ssl_keyfile=certs["key"]
+        )
     )
     trust = ssl.create_default_context(cafile=certs["ca"])
     try:
@@ -142,7 +144,12 @@ async def test_redis_over_tls(
     url = f"rediss://127.0.0.1:{tls_redis}/0?ssl_ca_certs={certs['ca']}"
     await _wait_redis(url)
     container = await build_container(
-        Settings(database_url=str(database_urls["sqlite"]), redis_url=url, broadcast_url=url)
+        Settings(
+            auth_mode="none",
+            database_url=str(database_urls["sqlite"]),
+            redis_url=url,
+            broadcast_url=url,
+        )
     )
     try:
         await container.broadcast.ping()
@@ -223,7 +230,7 @@ async def test_postgres_over_tls_with_verified_certificate(
     # libpq's variable, honoured by asyncpg: the CA that signs the server's certificate.
     monkeypatch.setenv("PGSSLROOTCERT", certs["ca"])
     url = f"postgresql+asyncpg://postgres@127.0.0.1:{tls_postgres}/postgres?ssl=verify-full"
-    container = await build_container(Settings(database_url=url))
+    container = await build_container(Settings(auth_mode="none", database_url=url))
     try:
         async with container.db.engine.connect() as conn:
             row = (

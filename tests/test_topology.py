@@ -48,16 +48,16 @@ async def topology(
     pg = database_urls["postgresql"]
     if isinstance(pg, BaseException):
         unavailable("PostgreSQL", pg)
-    setup = await build_container(Settings(database_url=pg))
+    setup = await build_container(Settings(auth_mode="none", database_url=pg))
     await upgrade(setup.db.engine)
     await setup.close()
     nooble_env = f"topo{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
         "DATABASE_URL": pg,
+        "AUTH_MODE": "none",
         "REDIS_URL": redis_url,
         "NOOBLE_ENV": nooble_env,
-        "AUTH_MODE": "none",
         "LOG_LEVEL": "WARNING",
         "WORKER_BLOCK_MS": "200",
     }

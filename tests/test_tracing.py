@@ -24,7 +24,9 @@ async def test_a_write_is_one_trace_from_http_to_sql_and_redis(
     if isinstance(pg, BaseException):
         pytest.fail(f"PostgreSQL is not reachable: {pg!r}")
     exporter = InMemorySpanExporter()
-    settings = Settings(database_url=pg, redis_url=redis_url, broadcast_url=redis_url)
+    settings = Settings(
+        auth_mode="none", database_url=pg, redis_url=redis_url, broadcast_url=redis_url
+    )
     tracing = Tracing.start(True, "cs-test", exporter)
     container = await build_container(settings, tracing)
     await upgrade(container.db.engine)

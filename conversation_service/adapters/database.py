@@ -8,6 +8,7 @@ the clock, the settings, the CRM side and the events it publishes after commit.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,6 +26,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from conversation_service.adapters.crm.service import CrmService
 from conversation_service.adapters.pg_framing import FramedConnection, literal_quoter
+from conversation_service.adapters.store.api_keys import SqlApiKeyStore
 from conversation_service.adapters.store.audit import SqlAuditStore, literal_insert
 from conversation_service.adapters.store.conversations import SqlConversationStore
 from conversation_service.adapters.store.crm_sync import SqlCrmSyncStore
@@ -183,6 +185,7 @@ class SqlUnitOfWork:
         self.retention = SqlRetentionStore(self)
         self.erasures = SqlErasureStore(self)
         self.leases = SqlLeaseStore(self)
+        self.api_keys = SqlApiKeyStore(self)
         self.audit_log = SqlAuditStore(self)
 
     def now(self) -> datetime:
@@ -335,6 +338,11 @@ class Database:
     `db(tenant)` is a unit of work the caller commits; `db.reading(tenant)` a read-only one;
     `db.run(tenant, service, *args)` runs one service in its own unit of work, commits it, and
     runs it again when it lost a race on a unique key; `db.query(...)` is its read-only twin.
+
+    Who acts (`uow.actor`, what the audit log records): a door binds its caller once per
+    request with `db.acting(principal.actor)` and hands that handle to resolvers and routes, so
+    every unit of work it opens (`run`, `query`, `db(tenant)`, `reading`) carries the actor
+    without each call site passing it; `db(tenant, actor=...)` names one explicitly (worker).
     """
 
     def __init__(
@@ -354,6 +362,8 @@ class Database:
         self.reactions = reactions or Reactions()
         self.context_policy = context_policy or ContextPolicy.from_settings(self.settings)
         self.dialect = engine.dialect.name
+        #: the actor of every unit of work this handle opens (see `acting`)
+        self.actor: str | None = None
         #: PostgreSQL over asyncpg: units of work set the tenant (and role) on their BEGIN
         self.framed = self.dialect == "postgresql" and engine.dialect.driver == "asyncpg"
         self.app_role = self.settings.database_app_role
@@ -387,11 +397,20 @@ class Database:
             context_policy=self.context_policy,
         )
 
+    def acting(self, actor: str | None) -> Database:
+        """This database (same engine, pool, write lock and wiring) with `actor` on every unit
+        of work it opens."""
+        if actor == self.actor:
+            return self
+        view = copy.copy(self)
+        view.actor = actor
+        return view
+
     def __call__(self, tenant_id: str, *, actor: str | None = None) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self, tenant_id, actor)
+        return SqlUnitOfWork(self, tenant_id, actor if actor is not None else self.actor)
 
     def reading(self, tenant_id: str) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self, tenant_id, None, readonly=True)
+        return SqlUnitOfWork(self, tenant_id, self.actor, readonly=True)
 
     async def run(
         self,

@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # types only: the CRM connectors' own modules (no driver at i
     from conversation_service.adapters.crm.base import CrmClient
     from conversation_service.adapters.crm.cache import CustomerCache
     from conversation_service.adapters.crm.config import CrmConfig
+    from conversation_service.domain.api_keys import ApiKeyRecord
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -269,6 +270,19 @@ class LeaseStore(Protocol):
     async def holder(self, name: str, now: datetime) -> str | None: ...
 
 
+class ApiKeyStore(Protocol):
+    """API keys. Not scoped to the unit of work's tenant: a key names its own tenant and is
+    looked up by id before any tenant is known."""
+
+    async def insert(self, record: ApiKeyRecord) -> None: ...
+    async def get(self, key_id: str) -> ApiKeyRecord | None: ...
+    async def of_tenant(self, tenant_id: str) -> list[ApiKeyRecord]: ...
+    async def revoke(self, key_id: str, now: datetime) -> ApiKeyRecord: ...
+    async def touch(self, used: dict[str, datetime]) -> None:
+        """Record last-used times (one statement per batch, never moving a time back)."""
+        ...
+
+
 class AuditStore(Protocol):
     """The tenant's audit trail (written by the unit of work at commit)."""
 
@@ -328,6 +342,8 @@ class UnitOfWork(Protocol):
     def erasures(self) -> ErasureStore: ...
     @property
     def leases(self) -> LeaseStore: ...
+    @property
+    def api_keys(self) -> ApiKeyStore: ...
     @property
     def audit_log(self) -> AuditStore: ...
 

@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from conversation_service.models.api_key import ApiKey
 from conversation_service.models.audit import AuditEntry
 from conversation_service.models.conversation import Conversation, ConversationTag
 from conversation_service.models.crm_sync import CrmSync
@@ -13,6 +14,7 @@ from conversation_service.models.worker_action import WorkerAction
 
 metadata = SQLModel.metadata
 
+api_keys = ApiKey.__table__  # type: ignore[attr-defined]
 conversations = Conversation.__table__  # type: ignore[attr-defined]
 conversation_tags = ConversationTag.__table__  # type: ignore[attr-defined]
 messages = Message.__table__  # type: ignore[attr-defined]
@@ -26,6 +28,7 @@ maintenance_leases = MaintenanceLease.__table__  # type: ignore[attr-defined]
 audit_log = AuditEntry.__table__  # type: ignore[attr-defined]
 
 __all__ = [
+    "ApiKey",
     "AuditEntry",
     "Conversation",
     "ConversationState",
@@ -37,6 +40,7 @@ __all__ = [
     "MessageSource",
     "RetentionPolicy",
     "WorkerAction",
+    "api_keys",
     "audit_log",
     "conversation_state",
     "conversation_tags",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from conversation_service.adapters.database import Database
@@ -28,12 +29,21 @@ class GraphQLContext:
     @property
     def tenant_id(self) -> str:
         """The validated tenant; raises UNAUTHENTICATED when the request carries none."""
+        if self.principal is not None:
+            return self.principal.tenant_id
         return validation.tenant_id(self.raw_tenant_id)
 
     @property
+    def actor(self) -> str:
+        """Who acts, for `uow.actor` (the audit log): the principal's actor (key id, JWT `sub`);
+        `anonymous` under AUTH_MODE=none."""
+        return self.principal.actor if self.principal is not None else "anonymous"
+
+    @cached_property
     def db(self) -> Database:
-        """The unit-of-work factory."""
-        return self.container.db
+        """The unit-of-work factory, bound to this request's actor: every unit of work a
+        resolver opens through it carries `uow.actor` (see `Database.acting`)."""
+        return self.container.db.acting(self.actor)
 
     def require(self, role: Role) -> Principal:
         """The caller's principal, if it holds `role` (FORBIDDEN otherwise)."""

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Header, Path, Request
 
+from conversation_service.adapters.database import Database
 from conversation_service.domain import validation
-from conversation_service.domain.errors import NotFound, ValidationFailed
-from conversation_service.domain.identity import Principal, anonymous
+from conversation_service.domain.errors import NotFound, Unauthenticated, ValidationFailed
+from conversation_service.domain.identity import Principal, Role, anonymous
 
 if TYPE_CHECKING:
     from conversation_service.bootstrap import Container
@@ -27,24 +28,38 @@ def get_container(request: Request) -> Container:
     return getter()
 
 
-def get_tenant(
+def get_principal(
+    request: Request,
     x_tenant_id: Annotated[
         str,
         Header(
             alias=TENANT_HEADER,
-            description="The tenant: 1-64 characters of letters, digits, `_`, `.`, `:` or `-`.",
+            description="The tenant: 1-64 characters of letters, digits, `_`, `.`, `:` or `-`. "
+            "Under AUTH_MODE=required it must be the credential's own tenant (any tenant for a "
+            "service key).",
             json_schema_extra={"pattern": validation.TENANT_RE.pattern},
         ),
     ],
-) -> str:
-    return validation.tenant_id(x_tenant_id)
-
-
-def get_principal(request: Request, tenant: Annotated[str, Depends(get_tenant)]) -> Principal:
-    """The principal the authentication layer put on the request; anyone naming the tenant
-    under AUTH_MODE=none."""
+) -> Principal:
+    """Who calls, holding the role the method needs (reader for GET, writer otherwise): the
+    principal the authentication middleware admitted (AUTH_MODE=required, its tenant already
+    checked against the header), or anyone naming the tenant (AUTH_MODE=none)."""
     found: Principal | None = getattr(request.state, "principal", None)
-    return found if found is not None else anonymous(tenant)
+    if found is None and get_container(request).settings.auth_required:
+        raise Unauthenticated("a credential is required")  # never anonymous then
+    principal = found if found is not None else anonymous(validation.tenant_id(x_tenant_id))
+    principal.require(Role.READER if request.method in ("GET", "HEAD") else Role.WRITER)
+    return principal
+
+
+def get_tenant(principal: Annotated[Principal, Depends(get_principal)]) -> str:
+    """The tenant the request acts for."""
+    return principal.tenant_id
+
+
+def get_db(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Database:
+    """The unit-of-work factory bound to the caller's actor (`uow.actor`, see `Database.acting`)."""
+    return get_container(request).db.acting(principal.actor)
 
 
 def get_conversation_id(
@@ -70,3 +85,4 @@ Tenant = Annotated[str, Depends(get_tenant)]
 Caller = Annotated[Principal, Depends(get_principal)]
 ConversationId = Annotated[str, Depends(get_conversation_id)]
 StateKey = Annotated[str, Depends(get_state_key)]
+Db = Annotated[Database, Depends(get_db)]

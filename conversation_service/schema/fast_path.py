@@ -560,6 +560,7 @@ class FastPath:
             container=context.container,
             raw_tenant_id=context.raw_tenant_id,
             connection_id=context.connection_id,
+            principal=context.principal,
         )
 
 

@@ -20,6 +20,7 @@ from conversation_service.config import Settings
 from conversation_service.crm_runner import start_configured_crm_sync_runner
 from conversation_service.observability.tracing import Tracing
 from conversation_service.rest import create_rest_app
+from conversation_service.web.authentication import AuthenticationMiddleware
 from conversation_service.web.body_limit import BodyLimit
 from conversation_service.web.graphql_http import GraphQLHTTP
 from conversation_service.web.health import healthz, metrics, readyz
@@ -78,6 +79,7 @@ def create_app(
         app.state.container = c
         worker = None
         crm_runner = None
+        c.auth.start()
         try:
             crm_runner = await start_configured_crm_sync_runner(c)
             if with_worker:
@@ -99,7 +101,10 @@ def create_app(
         max_query_bytes=settings.apq_max_query_bytes,
     )
     graphql_http = GraphQLHTTP(
-        get_container, persisted=persisted, max_batch_size=settings.max_batch_size
+        get_container,
+        persisted=persisted,
+        max_batch_size=settings.max_batch_size,
+        auth_header=settings.auth_required,
     )
     subscriptions = SubscriptionServer(get_container)
     routes = [
@@ -120,7 +125,13 @@ def create_app(
             *_cors(settings),
             Middleware(RequestId),
             Middleware(RequestMetrics),
-            # after the request id and metrics, so refusals carry one and are counted
+            # after the request id and metrics, so refusals carry one and are counted; the
+            # rate limit behind it counts the authenticated tenant
+            Middleware(
+                AuthenticationMiddleware,
+                auth=lambda: holder["c"].auth if "c" in holder else None,
+                required=settings.auth_required,
+            ),
             Middleware(
                 RateLimitMiddleware,
                 limiter=lambda: holder["c"].rate_limiter if "c" in holder else None,

@@ -21,8 +21,11 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from conversation_service.adapters.db_errors import RETRY_AFTER_S, as_unavailable
+from conversation_service.domain.errors import Forbidden
+from conversation_service.domain.identity import Principal
 from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.schema import schema
+from conversation_service.schema.access import check_operation
 from conversation_service.schema.documents import is_parse_failure, prepare_async
 from conversation_service.schema.error_log import log_errors
 from conversation_service.schema.errors import shape_error
@@ -106,10 +109,13 @@ class GraphQLHTTP:
         *,
         persisted: PersistedQueries | None = None,
         max_batch_size: int = 10,
+        auth_header: bool = False,  # also: credentials are required
     ) -> None:
         self._container = container_getter
         self.fast_path = FastPath()
-        self._ide = graphiql_html()
+        # AUTH_MODE=required: GraphiQL's header editor starts with `Authorization: Bearer `
+        self._ide = graphiql_html(auth_header)
+        self._auth_required = auth_header
         self._persisted = persisted or PersistedQueries(
             lambda: None, max_entries=1000, ttl_s=86_400, max_query_bytes=65_536
         )
@@ -189,8 +195,19 @@ class GraphQLHTTP:
             )
         if params["query"] is None:
             return _error_body("`query` must be a non-empty string"), 400, None
+        # AUTH_MODE=required: the principal the authentication middleware admitted (its tenant
+        # is the request's); none: whoever names the tenant in X-Tenant-ID.
+        principal: Principal | None = request.scope.get("state", {}).get("principal")
+        if principal is None and self._auth_required:
+            # Never anonymous when credentials are required (the middleware admits first).
+            status = 401 if media == GRAPHQL_RESPONSE else 200
+            return _error_body("a credential is required", "UNAUTHENTICATED"), status, None
         context = GraphQLContext(
-            container=self._container(), raw_tenant_id=request.headers.get(TENANT_HEADER)
+            container=self._container(),
+            raw_tenant_id=(
+                principal.tenant_id if principal else request.headers.get(TENANT_HEADER)
+            ),
+            principal=principal,
         )
         # Parse and validate a new document off the event loop (the results land in the
         # caches both paths read); a document that does not parse is answered here, as
@@ -201,6 +218,13 @@ class GraphQLHTTP:
             log_errors(prepared, None, query=params["query"], operation=params.get("operationName"))
             errors = [shape_error(e).formatted for e in prepared]
             return {"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, None
+        if not isinstance(prepared, list):
+            try:
+                check_operation(principal, prepared, params.get("operationName"))
+            except Forbidden as exc:
+                error = GraphQLError(exc.message, original_error=exc)
+                status = 403 if media == GRAPHQL_RESPONSE else 200
+                return {"errors": [shape_error(error).formatted]}, status, None
         allowed = (
             {OperationType.QUERY}
             if request.method == "GET"

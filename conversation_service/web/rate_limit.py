@@ -27,13 +27,15 @@ GRAPHQL_PATH = "/graphql"
 REST_PREFIX = "/api/v1/"
 
 
-def rate_limit_tenant(tenant_header: str | None) -> str | None:
-    """The key a request is counted under: the validated tenant, or None (not counted here).
-
-    The one place that decides it for every door (the identity work keys it by the
-    credential's tenant instead)."""
+def rate_limit_tenant(scope: Scope) -> str | None:
+    """The key a request is counted under, or None (not counted here): the tenant of the
+    principal the authentication middleware admitted (AUTH_MODE=required: never a header anyone
+    can forge), else the validated `X-Tenant-ID` (AUTH_MODE=none, where naming is acting)."""
+    principal = scope.get("state", {}).get("principal")
+    if principal is not None:
+        return str(principal.tenant_id)
     try:
-        return validate_tenant(tenant_header)
+        return validate_tenant(_header(scope, b"x-tenant-id"))
     except Unauthenticated:
         return None
 
@@ -79,7 +81,7 @@ class RateLimitMiddleware:
         path: str = scope["path"]
         graphql = path == GRAPHQL_PATH
         limiter = self.limiter() if graphql or path.startswith(REST_PREFIX) else None
-        tenant = rate_limit_tenant(_header(scope, b"x-tenant-id")) if limiter else None
+        tenant = rate_limit_tenant(scope) if limiter else None
         refused = await limiter.check(tenant, "http") if limiter and tenant else None
         if refused is None:
             await self.app(scope, receive, send)

@@ -56,16 +56,19 @@ class Processor:
         if spec is None:
             return Outcome(None, unknown_action(action.action_type), known_type=False)
         tenant = action.tenant_id
+        # The stream is the trust boundary (README, Worker): whoever may write to it acts, but
+        # only for the action's own tenant; the audit log names the sending service.
+        db = self.db.acting(f"worker:{action.origin_service}")
         if not spec.writes:
             try:
-                async with self.db.reading(tenant) as reading:
-                    return Outcome(await spec.handler(Call(self.db, action, reading)), None)
+                async with db.reading(tenant) as reading:
+                    return Outcome(await spec.handler(Call(db, action, reading)), None)
             except DomainError as exc:
                 return Outcome(None, domain_error(exc))
         cid = action.payload.get("conversation_id")
         try:
-            async with self.db(tenant) as uow:
-                data = await spec.handler(Call(self.db, action, uow))
+            async with db(tenant) as uow:
+                data = await spec.handler(Call(db, action, uow))
                 if data is not None and isinstance(data.get("conversation_id"), str):
                     cid = data["conversation_id"]
                 # Fire-and-forget: nobody reads the answer, so none is stored (less JSON).
@@ -82,13 +85,13 @@ class Processor:
                     await uow.commit()
             if first:
                 return Outcome(data, None)
-            async with self.db.reading(tenant) as reading:  # a duplicate: its re-run rolled back
+            async with db.reading(tenant) as reading:  # a duplicate: its re-run rolled back
                 found = await reading.ledger.lookup(action.action_id)
             assert found is not None
             return Outcome.from_recorded(found, duplicate=True)
         except DomainError as exc:
             rejected = ledger.Recorded(False, domain_error(exc).model_dump(mode="json"))
             stored = await ledger.record_failure(
-                self.db, tenant, action.action_id, action.action_type, entry_id, rejected
+                db, tenant, action.action_id, action.action_type, entry_id, rejected
             )
             return Outcome.from_recorded(stored, duplicate=stored is not rejected)

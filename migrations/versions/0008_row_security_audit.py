@@ -11,7 +11,7 @@ runs as (`DATABASE_APP_ROLE`) is created and granted by `conversation-service mi
 SQLite has no row-level security: there the service's own tenant filter is the only wall.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 from collections.abc import Sequence
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -69,7 +69,7 @@ async def skewed() -> AsyncIterator[tuple[Container, Plans]]:
         _unavailable("PostgreSQL", exc)
     plans = Plans()
     container = await build_container(
-        Settings(database_url=pg_url(name), search_max_candidates=CAP)
+        Settings(auth_mode="none", database_url=pg_url(name), search_max_candidates=CAP)
     )
 
     @event.listens_for(container.db.engine.sync_engine, "connect")

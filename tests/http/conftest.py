@@ -22,7 +22,7 @@ def serve(
 
     @asynccontextmanager
     async def run(**changes: Any) -> AsyncIterator[LiveServer]:
-        settings = Settings(database_url=database_urls["sqlite"]).with_(**changes)
+        settings = Settings(auth_mode="none", database_url=database_urls["sqlite"]).with_(**changes)
         srv = await start_server(settings)
         try:
             yield srv

@@ -51,7 +51,10 @@ def own_pg() -> Iterator[OwnPostgres]:
 @pytest.fixture
 async def live(own_pg: OwnPostgres) -> AsyncIterator[LiveServer]:
     settings = Settings(
-        database_url=own_pg.url, db_statement_timeout_ms=TIMEOUT_MS, db_pool_timeout_s=1.0
+        auth_mode="none",
+        database_url=own_pg.url,
+        db_statement_timeout_ms=TIMEOUT_MS,
+        db_pool_timeout_s=1.0,
     )
     srv = await start_server(settings)
     try:

@@ -87,7 +87,9 @@ def pg_url(database_urls: dict[str, Any]) -> str:
 @pytest.fixture
 async def live(pg_url: str, redis_url: str) -> AsyncIterator[LiveServer]:
     """One server on PostgreSQL with Redis fan-out."""
-    srv = await start_server(Settings(database_url=pg_url, broadcast_url=redis_url))
+    srv = await start_server(
+        Settings(auth_mode="none", database_url=pg_url, broadcast_url=redis_url)
+    )
     try:
         yield srv
     finally:
@@ -139,7 +141,7 @@ async def wait_ready(http: httpx.AsyncClient, port: int, wait_s: float = 30) -> 
 @contextlib.asynccontextmanager
 async def serve_process(pg_url: str, redis_url: str, **env: str) -> AsyncIterator[ServeProcess]:
     """Migrate, start `serve` on a free port with `env` added, wait until it is ready."""
-    setup = await build_container(Settings(database_url=pg_url))
+    setup = await build_container(Settings(auth_mode="none", database_url=pg_url))
     await upgrade(setup.db.engine)
     await setup.close()
     port = free_port()
@@ -148,6 +150,7 @@ async def serve_process(pg_url: str, redis_url: str, **env: str) -> AsyncIterato
         env={
             **os.environ,
             "DATABASE_URL": pg_url,
+            "AUTH_MODE": "none",
             "REDIS_URL": redis_url,
             "LOG_LEVEL": "WARNING",
             **env,

@@ -24,6 +24,7 @@ from tests.realtime.test_subscriptions import MESSAGE_ADDED, new_conversation, w
 async def limited(pg_url: str, redis_url: str) -> AsyncIterator[LiveServer]:
     srv = await start_server(
         Settings(
+            auth_mode="none",
             database_url=pg_url,
             broadcast_url=redis_url,
             ws_max_connections_per_tenant=3,
@@ -163,7 +164,12 @@ async def flood(sock: socket.socket, one: bytes, n: int) -> None:
 @pytest.fixture
 async def small_buffers(pg_url: str, redis_url: str) -> AsyncIterator[LiveServer]:
     srv = await start_server(
-        Settings(database_url=pg_url, broadcast_url=redis_url, ws_max_buffer_bytes=65_536)
+        Settings(
+            auth_mode="none",
+            database_url=pg_url,
+            broadcast_url=redis_url,
+            ws_max_buffer_bytes=65_536,
+        )
     )
     try:
         yield srv

@@ -119,8 +119,12 @@ async def own_redis() -> AsyncIterator[RedisProcess]:
 async def test_redis_restart_mid_stream_loses_nothing(
     pg_url: str, tenant: str, own_redis: RedisProcess
 ) -> None:
-    reader = await start_server(Settings(database_url=pg_url, broadcast_url=own_redis.url))
-    writer = await build_container(Settings(database_url=pg_url, broadcast_url=own_redis.url))
+    reader = await start_server(
+        Settings(auth_mode="none", database_url=pg_url, broadcast_url=own_redis.url)
+    )
+    writer = await build_container(
+        Settings(auth_mode="none", database_url=pg_url, broadcast_url=own_redis.url)
+    )
     try:
         cid = (await writer.db.run(tenant, create_conversation, NewConversation()))[0].id
         groups = await WSClient.connect(reader.ws_url, TRANSPORT_WS, tenant)
@@ -164,7 +168,9 @@ async def test_redis_restart_is_detected_without_traffic(
     pg_url: str, tenant: str, own_redis: RedisProcess
 ) -> None:
     """Messages committed while Redis was down arrive after it returns, with no later message."""
-    reader = await start_server(Settings(database_url=pg_url, broadcast_url=own_redis.url))
+    reader = await start_server(
+        Settings(auth_mode="none", database_url=pg_url, broadcast_url=own_redis.url)
+    )
     try:
         cid = (await reader.container.db.run(tenant, create_conversation, NewConversation()))[0].id
         client = await WSClient.connect(reader.ws_url, TRANSPORT_WS, tenant)
@@ -192,7 +198,9 @@ async def test_slow_subscriber_is_bounded_and_gets_everything(
     pg_url: str, redis_url: str, tenant: str
 ) -> None:
     srv = await start_server(
-        Settings(database_url=pg_url, broadcast_url=redis_url, subscriber_buffer=16)
+        Settings(
+            auth_mode="none", database_url=pg_url, broadcast_url=redis_url, subscriber_buffer=16
+        )
     )
     try:
         cid = (await srv.container.db.run(tenant, create_conversation, NewConversation()))[0].id
@@ -266,10 +274,16 @@ def _serve(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 async def test_two_instances_share_subscribers(pg_url: str, redis_url: str, tenant: str) -> None:
-    setup = await build_container(Settings(database_url=pg_url))
+    setup = await build_container(Settings(auth_mode="none", database_url=pg_url))
     await upgrade(setup.db.engine)
     await setup.close()
-    env = {**os.environ, "DATABASE_URL": pg_url, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg_url,
+        "AUTH_MODE": "none",
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "WARNING",
+    }
     ports = [free_port(), free_port()]
     procs = [_serve(p, env) for p in ports]
     try:
@@ -322,11 +336,17 @@ async def test_two_instances_share_subscribers(pg_url: str, redis_url: str, tena
 
 async def test_sigterm_completes_subscriptions(pg_url: str, redis_url: str, tenant: str) -> None:
     """A real `serve` process told to stop (SIGTERM) completes its subscriptions first."""
-    setup = await build_container(Settings(database_url=pg_url))
+    setup = await build_container(Settings(auth_mode="none", database_url=pg_url))
     await upgrade(setup.db.engine)
     cid = (await setup.db.run(tenant, create_conversation, NewConversation()))[0].id
     await setup.close()
-    env = {**os.environ, "DATABASE_URL": pg_url, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg_url,
+        "AUTH_MODE": "none",
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "WARNING",
+    }
     port = free_port()
     proc = _serve(port, env)
     try:

@@ -239,7 +239,12 @@ async def test_conversation_and_state_changes(live: LiveServer, tenant: str, pro
 
 async def test_subscription_limit_per_connection(pg_url: str, redis_url: str, tenant: str) -> None:
     srv = await start_server(
-        Settings(database_url=pg_url, broadcast_url=redis_url, max_subscriptions_per_connection=2)
+        Settings(
+            auth_mode="none",
+            database_url=pg_url,
+            broadcast_url=redis_url,
+            max_subscriptions_per_connection=2,
+        )
     )
     try:
         cid = await new_conversation(srv, tenant)
@@ -272,7 +277,9 @@ async def test_queries_and_mutations_over_the_socket(
 async def test_graceful_shutdown_completes_subscriptions(
     pg_url: str, redis_url: str, tenant: str, protocol: str
 ) -> None:
-    srv = await start_server(Settings(database_url=pg_url, broadcast_url=redis_url))
+    srv = await start_server(
+        Settings(auth_mode="none", database_url=pg_url, broadcast_url=redis_url)
+    )
     try:
         cid = await new_conversation(srv, tenant)
         client = await WSClient.connect(srv.ws_url, protocol, tenant)
@@ -291,7 +298,7 @@ async def test_graceful_shutdown_completes_subscriptions(
 async def test_dead_peer_is_dropped(pg_url: str, redis_url: str, tenant: str) -> None:
     """A client that stops answering transport pings is disconnected by the keep-alive."""
     srv = await start_server(
-        Settings(database_url=pg_url, broadcast_url=redis_url, ws_keepalive_s=0.3)
+        Settings(auth_mode="none", database_url=pg_url, broadcast_url=redis_url, ws_keepalive_s=0.3)
     )
     try:
         import socket as pysocket

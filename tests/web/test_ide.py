@@ -24,7 +24,7 @@ CI = os.environ.get("CI", "").lower() == "true"
 
 @pytest.fixture
 async def server(database_urls: dict[str, Any]) -> AsyncIterator[LiveServer]:
-    live = await start_server(Settings(database_url=database_urls["sqlite"]))
+    live = await start_server(Settings(auth_mode="none", database_url=database_urls["sqlite"]))
     try:
         yield live
     finally:

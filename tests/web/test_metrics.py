@@ -82,7 +82,7 @@ async def test_promtool_finds_nothing(client: httpx.AsyncClient, tenant: str) ->
 
 async def test_metrics_token(database_urls: dict[str, Any]) -> None:
     live = await start_server(
-        Settings(database_url=database_urls["sqlite"], metrics_token="s3cret")
+        Settings(auth_mode="none", database_url=database_urls["sqlite"], metrics_token="s3cret")
     )
     try:
         async with httpx.AsyncClient(base_url=live.http_url) as http:

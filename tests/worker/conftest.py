@@ -156,7 +156,7 @@ async def start_worker(
             "worker_order_poll_ms": 10,
         }
         base.update(settings)
-        s = Settings(database_url=container.settings.database_url, **base)
+        s = Settings(auth_mode="none", database_url=container.settings.database_url, **base)
         worker = Worker(container.db, rds, s, registry)
         await worker.start()
         started.append(worker)

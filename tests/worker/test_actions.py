@@ -9,6 +9,7 @@ import orjson
 from sqlalchemy import func, select
 
 from conversation_service.adapters.database import Database
+from conversation_service.domain.events import ConversationChanged
 from conversation_service.domain.messages import list_messages
 from conversation_service.domain.pagination import MessageWindow
 from conversation_service.models import worker_actions
@@ -382,3 +383,25 @@ async def test_sync_crm_links_the_customer_first(
     record = await db.query(tenant, get_conversation, cid)
     assert record.crm_references["customer_id"] == "cust-7"
     assert record.customer_info == {"email": "a@b.c"}
+
+
+async def test_an_action_writes_as_its_sending_service(
+    wire: Wire, start_worker: StartWorker, db: Database, tenant: str
+) -> None:
+    """The audit actor of a worker write is `worker:<origin_service>` (the stream is the trust
+    boundary; the action is still confined to its own tenant)."""
+    seen: list[tuple[str, str | None]] = []
+
+    async def record(uow: Any, _event: Any) -> None:
+        seen.append((uow.tenant_id, uow.actor))
+
+    handlers = db.reactions.in_transaction.setdefault(ConversationChanged, [])
+    handlers.append(record)
+    try:
+        await start_worker()
+        action = wire.pseudo_sync("conversation.create", {"title": "from a service"})
+        await wire.send(action)
+        assert (await wire.reply(action))["success"] is True
+    finally:
+        handlers.remove(record)
+    assert seen == [(tenant, f"worker:{action['origin_service']}")]

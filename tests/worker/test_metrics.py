@@ -30,6 +30,7 @@ async def test_worker_process_metrics(
         env={
             **os.environ,
             "DATABASE_URL": container.settings.database_url,
+            "AUTH_MODE": "none",
             "REDIS_URL": redis_url,
             "NOOBLE_ENV": env,
             "WORKER_METRICS_PORT": str(port),

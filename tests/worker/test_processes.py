@@ -38,6 +38,7 @@ def spawn(
     child_env = {
         **os.environ,
         "DATABASE_URL": container.settings.database_url,
+        "AUTH_MODE": "none",
         "REDIS_URL": redis_url,
         "NOOBLE_ENV": env,
         "WORKER_CLAIM_IDLE_MS": "500",

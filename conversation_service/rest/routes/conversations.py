@@ -13,7 +13,7 @@ from conversation_service.domain.commands import ConversationQuery
 from conversation_service.domain.enums import ConversationStatus
 from conversation_service.domain.pagination import ConversationPage
 from conversation_service.domain.validation import MAX_INT
-from conversation_service.rest.dependencies import ContainerDep, ConversationId, Tenant
+from conversation_service.rest.dependencies import ConversationId, Db, Tenant
 from conversation_service.rest.models import (
     ConversationListResponse,
     ConversationResponse,
@@ -37,13 +37,11 @@ router = APIRouter(route_class=OrjsonRoute, tags=["conversations"])
     responses=REPLAYED,
     summary="Create a conversation",
 )
-async def create_conversation(
-    body: CreateConversationRequest, tenant: Tenant, container: ContainerDep
-) -> Response:
+async def create_conversation(body: CreateConversationRequest, tenant: Tenant, db: Db) -> Response:
     """Creates a conversation (with `initial_messages`, in one transaction). With a caller-chosen
     `id` that already exists the stored conversation is returned unchanged, still with 201 (a
     retry looks like the first success) and the header `Idempotent-Replayed: true`."""
-    record, created = await container.db.run(tenant, domain.create_conversation, body.to_command())
+    record, created = await db.run(tenant, domain.create_conversation, body.to_command())
     headers = None if created else {"Idempotent-Replayed": "true"}
     return json_response(conversation_json(record), 201, headers)
 
@@ -54,10 +52,8 @@ async def create_conversation(
     responses=NOT_FOUND,
     summary="Get a conversation",
 )
-async def get_conversation(
-    conversation_id: ConversationId, tenant: Tenant, container: ContainerDep
-) -> Response:
-    record = await container.db.query(tenant, domain.get_conversation, conversation_id)
+async def get_conversation(conversation_id: ConversationId, tenant: Tenant, db: Db) -> Response:
+    record = await db.query(tenant, domain.get_conversation, conversation_id)
     return json_response(conversation_json(record))
 
 
@@ -68,10 +64,12 @@ async def get_conversation(
 )
 async def list_conversations(
     tenant: Tenant,
-    container: ContainerDep,
-    user_id: Annotated[str | None, identifier_query()] = None,
-    agent_id: Annotated[str | None, identifier_query()] = None,
-    status: Annotated[ConversationStatus | None, Query()] = None,
+    db: Db,
+    user_id: Annotated[str | None, identifier_query("Conversations with this user_id.")] = None,
+    agent_id: Annotated[str | None, identifier_query("Conversations with this agent_id.")] = None,
+    status: Annotated[
+        ConversationStatus | None, Query(description="Conversations in this status.")
+    ] = None,
     from_date: Annotated[
         UtcDateTime | None, Query(description="created_at >= from_date (ISO-8601; naive is UTC)")
     ] = None,
@@ -80,8 +78,8 @@ async def list_conversations(
         Query(description="created_at <= to_date (ISO-8601; naive is UTC); not before from_date"),
     ] = None,
     tags: Annotated[list[Tag] | None, tags_query()] = None,
-    page: Annotated[int, Query(gt=0, le=MAX_INT)] = 1,
-    page_size: Annotated[int, Query(gt=0, le=100)] = 20,
+    page: Annotated[int, Query(gt=0, le=MAX_INT, description="Page number, from 1.")] = 1,
+    page_size: Annotated[int, Query(gt=0, le=100, description="Conversations per page.")] = 20,
 ) -> Response:
     """Newest first, by page number."""
     query = ConversationQuery(
@@ -93,7 +91,7 @@ async def list_conversations(
         tags=tags,
     )
     window = ConversationPage(page=page, page_size=page_size)
-    async with container.db.reading(tenant) as uow:
+    async with db.reading(tenant) as uow:
         found = await domain.list_conversations(uow, query, window)
         total = await domain.count_conversations(uow, query)
     return json_response(

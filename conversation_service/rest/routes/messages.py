@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from conversation_service.domain import messages as domain
 from conversation_service.domain.pagination import MessageWindow
-from conversation_service.rest.dependencies import ContainerDep, ConversationId, Tenant
+from conversation_service.rest.dependencies import ConversationId, Db, Tenant
 from conversation_service.rest.models import (
     CreateMessageRequest,
     MessageListResponse,
@@ -34,11 +34,11 @@ async def add_message(
     conversation_id: ConversationId,
     body: CreateMessageRequest,
     tenant: Tenant,
-    container: ContainerDep,
+    db: Db,
 ) -> Response:
     """Appends with the next `seq`. A retry with the same `client_message_id` returns the first
     message (201, header `Idempotent-Replayed: true`) and writes nothing."""
-    added = await container.db.run(tenant, domain.add_message, conversation_id, body.to_command())
+    added = await db.run(tenant, domain.add_message, conversation_id, body.to_command())
     headers = None if added.created else {"Idempotent-Replayed": "true"}
     return json_response(message_json(added.message), 201, headers)
 
@@ -52,16 +52,18 @@ async def add_message(
 async def get_messages(
     conversation_id: ConversationId,
     tenant: Tenant,
-    container: ContainerDep,
+    db: Db,
     from_timestamp: Annotated[
         UtcDateTime | None,
         Query(description="Messages created at or after this (ISO-8601; naive is UTC)."),
     ] = None,
-    limit: Annotated[int, Query(gt=0, le=100)] = 50,
+    limit: Annotated[
+        int, Query(gt=0, le=100, description="At most this many messages, from the oldest.")
+    ] = 50,
 ) -> Response:
     """The oldest `limit` messages from `from_timestamp` on, in seq order."""
     window = MessageWindow(from_timestamp=from_timestamp, limit=limit)
-    found = await container.db.query(tenant, domain.list_messages, conversation_id, window)
+    found = await db.query(tenant, domain.list_messages, conversation_id, window)
     return json_response(
         {
             "items": [message_json(m) for m in found.items],

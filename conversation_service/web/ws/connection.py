@@ -19,8 +19,10 @@ from typing import Protocol as TypingProtocol
 import orjson
 from starlette.websockets import WebSocket
 
+from conversation_service.adapters.db_errors import Unavailable
 from conversation_service.domain.clock import utcnow
-from conversation_service.domain.errors import Unauthenticated
+from conversation_service.domain.errors import DomainError, Unauthenticated
+from conversation_service.domain.identity import Principal
 from conversation_service.domain.validation import tenant_id as validate_tenant
 from conversation_service.schema.limits import QueryLimits
 from conversation_service.web.rate_limit import check_rate, graphql_error
@@ -75,6 +77,33 @@ def tenant_from(payload: Any, header: str | None) -> str | None:
     return header
 
 
+def _header_values(payload: Any, names: tuple[str, ...]) -> list[str]:
+    """String values under any of `names` (compared without case) at the payload's top level
+    and in its `headers` object."""
+    found: list[str] = []
+    if not isinstance(payload, dict):
+        return found
+    for scope in (payload, payload.get("headers")):
+        if isinstance(scope, dict):
+            for key, value in scope.items():
+                if isinstance(key, str) and key.lower() in names and isinstance(value, str):
+                    found.append(value)
+    return found
+
+
+def credentials_from(
+    payload: Any, authorization: str | None, api_key: str | None
+) -> tuple[list[str], list[str]]:
+    """(Authorization values, X-API-Key values) of a connection: the connection_init payload's
+    (`{"authorization": "Bearer ..."}`, `{"headers": {"Authorization": ...}}`), else the
+    upgrade request's headers."""
+    auth = _header_values(payload, ("authorization",))
+    keys = _header_values(payload, ("x-api-key", "apikey", "api_key"))
+    if auth or keys:
+        return auth, keys
+    return ([authorization] if authorization else []), ([api_key] if api_key else [])
+
+
 async def reap(tasks: Iterable[asyncio.Task[Any]], *, every: float = 0.2) -> None:
     """Cancel `tasks` and wait until each has ended, cancelling again any that swallowed it."""
     pending = {t for t in tasks if not t.done()}
@@ -100,6 +129,10 @@ class Connection:
         self.keepalive_s = settings.ws_keepalive_s
         self.max_ops = settings.max_subscriptions_per_connection
         self.tenant: str | None = None
+        #: who the connection acts as (AUTH_MODE=required), and the token to re-check
+        self.principal: Principal | None = None
+        self._token: tuple[list[str], list[str]] | None = None
+        self.recheck_s = float(getattr(settings, "ws_auth_recheck_s", 30.0))
         self.acked = False
         self.init_received = False
         #: operation id -> how to stop it
@@ -114,12 +147,30 @@ class Connection:
         self._closer: asyncio.Task[None] | None = None
 
     # the connection's surface for protocols ----------------------------------------------
-    def admit(self, payload: Any) -> None:
+    async def admit(self, payload: Any) -> None:
         raw = tenant_from(payload, self.ws.headers.get("x-tenant-id"))
-        try:
-            tenant = validate_tenant(raw)
-        except Unauthenticated:
-            raise Refusal(4403, "Forbidden") from None
+        auth = self.server.container().auth
+        if auth.required:
+            credentials = credentials_from(
+                payload, self.ws.headers.get("authorization"), self.ws.headers.get("x-api-key")
+            )
+            try:
+                principal = await auth.principal(
+                    authorization=credentials[0],
+                    api_key=credentials[1],
+                    tenant=[raw] if raw is not None else [],
+                )
+            except Unavailable:
+                raise Refusal(1011, "Authentication is unavailable; retry later") from None
+            except DomainError:  # no, bad or foreign credential: one answer for all
+                raise Refusal(4403, "Forbidden") from None
+            tenant = principal.tenant_id
+            self.principal, self._token = principal, credentials
+        else:
+            try:
+                tenant = validate_tenant(raw)
+            except Unauthenticated:
+                raise Refusal(4403, "Forbidden") from None
         if tenant == self.tenant:
             return  # initialised again (graphql-ws allows it) for the same tenant
         if not self.server.limits.open_connection(tenant):
@@ -169,7 +220,7 @@ class Connection:
             self._refuse(op_id, [graphql_error(refused)])
             return
         limits = QueryLimits.of(self.server.settings())
-        parsed = await parse_operation(self.tenant, payload, limits)
+        parsed = await parse_operation(self.tenant, payload, limits, self.principal)
         if isinstance(parsed, list):
             self._refuse(op_id, parsed)
             return
@@ -272,6 +323,7 @@ class Connection:
     async def run(self) -> None:
         writer = asyncio.create_task(self._write(), name="ws-writer")
         keepalive = asyncio.create_task(self._keepalive(), name="ws-keepalive")
+        recheck = asyncio.create_task(self._recheck(), name="ws-auth-recheck")
         reader = self._reader = asyncio.create_task(self._read(), name="ws-reader")
         try:
             await asyncio.wait({reader})
@@ -279,7 +331,7 @@ class Connection:
             self.closed = True
             for op_id in list(self.ops):
                 self.stop(op_id)
-            await reap([reader, keepalive, *self.solo_tasks.values(), *self.stopping])
+            await reap([reader, keepalive, recheck, *self.solo_tasks.values(), *self.stopping])
             self.solo_tasks.clear()
             if self.tenant is not None:
                 self.server.limits.close_connection(self.tenant)
@@ -327,6 +379,32 @@ class Connection:
             await asyncio.sleep(self.keepalive_s)
             if self.acked:
                 self.send(self.protocol.keepalive())
+
+    async def _recheck(self) -> None:
+        """Verify the connection's credential again every WS_AUTH_RECHECK_S: a key revoked
+        (seen within API_KEY_CACHE_TTL_S) or a token expired closes the socket with 4403, so
+        a socket outlives its credential by at most the sum of the two (a minute by default)."""
+        if self.recheck_s <= 0:
+            return
+        while not self.closed:
+            await asyncio.sleep(self.recheck_s)
+            if self._token is None:
+                continue
+            auth = self.server.container().auth
+            try:
+                await auth.principal(
+                    authorization=self._token[0],
+                    api_key=self._token[1],
+                    tenant=[self.tenant] if self.tenant else [],
+                )
+            except Unavailable:
+                continue  # the database is down: not a reason to drop subscribers
+            except DomainError:
+                log.info("closing a WebSocket: its credential is no longer valid")
+                await self.close(4403, "Forbidden")
+                if self._reader is not None:
+                    self._reader.cancel()
+                return
 
     async def _read(self) -> None:
         timeout: float | None = INIT_TIMEOUT_S

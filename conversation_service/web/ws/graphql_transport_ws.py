@@ -77,7 +77,7 @@ class GraphQLTransportWS(Protocol):
             return
         conn.init_received = True
         try:
-            conn.admit(message.get("payload"))
+            await conn.admit(message.get("payload"))
             await conn.admit_rate()
         except Refusal as refused:
             await conn.close(refused.code, refused.reason)

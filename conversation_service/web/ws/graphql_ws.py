@@ -2,7 +2,7 @@
 
 Message shapes are Strawberry's own TypedDicts for this protocol. Errors are messages, not
 close codes: a refused connection_init gets `connection_error` before the socket closes
-(4403 no valid tenant, 4429 too many connections of the tenant).
+(4403 no valid tenant or credential, 4429 too many connections of the tenant).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 #: what a refused connection_init says before the socket closes
-REFUSAL_MESSAGES = {4403: "Forbidden: no valid tenant"}
+REFUSAL_MESSAGES = {4403: "Forbidden: no valid tenant or credential"}
 
 
 class GraphQLWS(Protocol):
@@ -76,7 +76,7 @@ class GraphQLWS(Protocol):
 
     async def _init(self, conn: ConnectionPort, message: ConnectionInitMessage) -> None:
         try:
-            conn.admit(message.get("payload"))
+            await conn.admit(message.get("payload"))
             await conn.admit_rate()
         except Refusal as refused:
             error: ConnectionErrorMessage = {

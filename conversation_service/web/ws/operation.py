@@ -23,10 +23,12 @@ from graphql.execution import execute_subscription_event
 from graphql.execution.values import get_argument_values
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from conversation_service.domain.errors import DomainError
+from conversation_service.domain.errors import DomainError, Forbidden
+from conversation_service.domain.identity import Principal
 from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.resolvers.subscriptions import open_feed
 from conversation_service.schema import schema
+from conversation_service.schema.access import check_operation
 from conversation_service.schema.documents import prepare_async
 from conversation_service.schema.errors import shape_error
 from conversation_service.schema.limits import QueryLimits
@@ -70,12 +72,16 @@ class Prepared:
     variables: dict[str, Any] | None
     field: str
     args: dict[str, Any]
+    #: who subscribed (None under AUTH_MODE=none); fields that need a role ask it
+    principal: Principal | None = None
 
     async def stream(
         self, container: Any, resume: dict[str, Any] | None = None
     ) -> AsyncGenerator[tuple[Any, str], None]:
         """(record, serialised execution result) per event of the feed."""
-        ctx = GraphQLContext(container=container, raw_tenant_id=self.tenant)
+        ctx = GraphQLContext(
+            container=container, raw_tenant_id=self.tenant, principal=self.principal
+        )
         built = StrawberryGraphQLCoreExecutionContext.build(
             schema._schema,
             self.document,
@@ -107,6 +113,7 @@ class OneShot:
     query: str
     variables: dict[str, Any] | None
     operation_name: str | None
+    principal: Principal | None = None
 
 
 @dataclass
@@ -117,10 +124,11 @@ class Subscription:
 
 
 async def parse_operation(
-    tenant: str, payload: Any, limits: QueryLimits
+    tenant: str, payload: Any, limits: QueryLimits, principal: Principal | None = None
 ) -> Subscription | OneShot | ErrorList:
-    """What a `subscribe`/`start` payload asks for, or the errors that refuse it. A new
-    document is parsed and validated off the event loop, with the connection's limits."""
+    """What a `subscribe`/`start` payload asks for, or the errors that refuse it (a role the
+    connection's principal lacks among them). A new document is parsed and validated off the
+    event loop, with the connection's limits."""
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
         return bad_input("payload.query must be a string")
     query: str = payload["query"]
@@ -136,14 +144,21 @@ async def parse_operation(
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return bad_input("Unknown or ambiguous operation")
+    try:
+        check_operation(principal, document, operation_name)
+    except Forbidden as exc:
+        return errors_payload([GraphQLError(exc.message, original_error=exc)])
     if operation.operation != OperationType.SUBSCRIPTION:
-        return OneShot(query, variables, operation_name)
+        return OneShot(query, variables, operation_name, principal)
     try:
         op = _bind(tenant, document, operation, operation_name, variables)
     except GraphQLErrors as exc:
         return errors_payload(exc.errors)
+    op.principal = principal
     key = (
         tenant,
+        # members of one group share one execution per event: only of equal roles
+        tuple(sorted(principal.roles)) if principal is not None else None,
         query,
         operation_name,
         orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS),
@@ -177,7 +192,7 @@ def _bind(
 
 async def execute_once(container: Any, tenant: str | None, one: OneShot) -> dict[str, Any]:
     """The single result of a query or mutation sent over the socket."""
-    ctx = GraphQLContext(container=container, raw_tenant_id=tenant)
+    ctx = GraphQLContext(container=container, raw_tenant_id=tenant, principal=one.principal)
     result = await schema.execute(
         one.query,
         variable_values=one.variables,

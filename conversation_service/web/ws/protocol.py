@@ -34,8 +34,9 @@ class ConnectionPort(TypingProtocol):
     acked: bool
     init_received: bool
 
-    def admit(self, payload: Any) -> None:
-        """Take the tenant from the init payload; raises `Refusal`."""
+    async def admit(self, payload: Any) -> None:
+        """Take the tenant (and, AUTH_MODE=required, the credential) from the init payload;
+        raises `Refusal`."""
 
     async def admit_rate(self) -> None:
         """Count the connect against the tenant's rate limit; raises `Refusal` (4429)."""
