@@ -223,6 +223,7 @@ MODULES: dict[str, str] = {
     "context": "bench.context_bench",
     "cost-growth": "bench.cost_growth_bench",
     "peer": "bench.peer_bench",
+    "retention": "bench.retention_bench",
     "auth": "bench.auth_bench",
 }
 

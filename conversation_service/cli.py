@@ -20,6 +20,7 @@ from conversation_service.config import Settings
 from conversation_service.domain import api_keys
 from conversation_service.domain.errors import DomainError
 from conversation_service.domain.identity import SERVICE_TENANT
+from conversation_service.lifecycle_cli import cmd_retention_run
 from conversation_service.migrate import upgrade_url
 from conversation_service.observability.logs import configure_logging
 from conversation_service.schema import export_sdl
@@ -226,6 +227,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         "worker", help="consume nooble4 actions from Redis Streams", formatter_class=_Help
     )
     worker.set_defaults(func=cmd_worker)
+    retention = sub.add_parser(
+        "retention",
+        help="apply the tenants' retention policies",
+        formatter_class=_Help,
+    )
+    retention_sub = retention.add_subparsers(dest="retention_command", required=True)
+    run = retention_sub.add_parser(
+        "run",
+        help="one pass now: archive idle conversations, erase old messages, delete old state "
+        "and audit entries (one runner at a time across processes: the retention lease)",
+        formatter_class=_Help,
+    )
+    run.add_argument(
+        "--now",
+        help="apply the policies as of this ISO-8601 instant (with an offset or Z; default: "
+        "the clock)",
+    )
+    run.add_argument("--tenant", help="only this tenant (default: every tenant)")
+    run.add_argument(
+        "--dry-run", action="store_true", help="only count what is due; change nothing (off)"
+    )
+    run.set_defaults(func=cmd_retention_run)
     config = sub.add_parser(
         "config",
         help="print the effective configuration (secrets masked)",

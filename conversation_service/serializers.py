@@ -100,6 +100,7 @@ def message_json(r: MessageRecord) -> dict[str, Any]:
         "tool_call_id": r.tool_call_id,
         "client_message_id": r.client_message_id,
         "created_at": _iso(r.created_at),
+        "erased": r.erased,
     }
 
 

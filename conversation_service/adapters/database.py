@@ -31,6 +31,11 @@ from conversation_service.adapters.store.audit import SqlAuditStore, literal_ins
 from conversation_service.adapters.store.conversations import SqlConversationStore
 from conversation_service.adapters.store.crm_sync import SqlCrmSyncStore
 from conversation_service.adapters.store.ledger import SqlLedgerStore
+from conversation_service.adapters.store.lifecycle import (
+    SqlErasureStore,
+    SqlLeaseStore,
+    SqlRetentionStore,
+)
 from conversation_service.adapters.store.messages import SqlMessageStore
 from conversation_service.adapters.store.search import SqlSearchStore
 from conversation_service.adapters.store.sources import SqlSourceStore
@@ -177,6 +182,9 @@ class SqlUnitOfWork:
         )
         self.usage = SqlUsageStore(self)
         self.ledger = SqlLedgerStore(self)
+        self.retention = SqlRetentionStore(self)
+        self.erasures = SqlErasureStore(self)
+        self.leases = SqlLeaseStore(self)
         self.api_keys = SqlApiKeyStore(self)
         self.audit_log = SqlAuditStore(self)
 

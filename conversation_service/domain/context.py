@@ -9,7 +9,10 @@ Rules (the API contract, "Agents' context"):
   whole or not at all;
 * the unit that ends the walk because it alone exceeds the token budget is reported in
   `oversized_message_ids` (the newest one, when nothing fits);
-* `truncated` / `omitted_messages`: older non-system messages left out.
+* `truncated` / `omitted_messages`: older non-system messages left out;
+* the walk ends at a tombstone (an erased message: retention erases the oldest first, and what
+  came before an erased message is no context to build on); erased system messages are not
+  pinned.
 
 Token counts are stored at write time, so nothing is counted here. The history is read newest
 first in seq pages (seq is gapless: each page is an exact index range), stopping as soon as the
@@ -96,6 +99,8 @@ async def build_context(
     used = 0
     if include_system:
         for s in system:
+            if s.erased:
+                continue
             n = _tokens(s)
             if budget is not None and used + n > budget:
                 oversized.append(s.id)
@@ -125,12 +130,16 @@ async def build_context(
 
     hi = last_seq
     page = max(limit + 8, 16)
-    while hi >= 1 and not done and count < limit:
+    erased = False
+    while hi >= 1 and not done and not erased and count < limit:
         lo = max(1, hi - page + 1)
         rows = await uow.messages.range_newest_first(conversation_id, lo, hi)
         for m in rows:
             if m.role == MessageRole.SYSTEM:
                 continue
+            if m.erased:
+                erased = True
+                break
             if m.role == MessageRole.TOOL:
                 pending.append(m)
                 continue

@@ -308,6 +308,37 @@ async def message_feed(
                 yield m
 
 
+async def erased_feed(
+    broadcast: Broadcast,
+    tenant_id: str,
+    *,
+    conversation_id: str | None = None,
+    agent_id: str | None = None,
+    user_id: str | None = None,
+) -> AsyncIterator[MessageRecord]:
+    """Tombstones as messages are erased (retention or erasure), for caches that must drop
+    them. Live only: a subscriber that was away re-reads what it holds (`erased: true` on
+    every erased message; `messageAdded(afterSeq:)` replays tombstones in their seq)."""
+    if conversation_id is not None:
+        conversation_id = uuid_id(conversation_id, "conversation_id")
+    identifier(agent_id, "agent_id")
+    identifier(user_id, "user_id")
+    async with broadcast.subscribe(channel(tenant_id, "message_erased", conversation_id)) as sub:
+        sub.ready = True
+        while True:
+            item = await _next(sub)
+            if item == "closed":
+                return
+            if item == "resync":
+                continue
+            data = item["data"]
+            if agent_id is not None and data.get("agent_id") != agent_id:
+                continue
+            if user_id is not None and data.get("user_id") != user_id:
+                continue
+            yield MessageRecord.from_dict(data["message"])
+
+
 async def conversation_feed(
     db: UnitOfWorkFactory,
     broadcast: Broadcast,

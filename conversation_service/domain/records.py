@@ -105,6 +105,8 @@ class MessageRecord:
     tool_call_id: str | None
     client_message_id: str | None
     created_at: datetime
+    #: a tombstone: content, metadata, sources, tool calls and execution removed (id, seq kept)
+    erased: bool = False
 
     @classmethod
     def from_row(cls, row: Any) -> MessageRecord:
@@ -133,6 +135,7 @@ class MessageRecord:
             tool_call_id=m["tool_call_id"],
             client_message_id=m["client_message_id"],
             created_at=m["created_at"],
+            erased=bool(m["erased"]),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -262,6 +265,34 @@ class Recorded:
 
     success: bool
     reply: dict[str, Any] | None  # the result data, or the error object when not success
+
+
+@dataclass(slots=True)
+class RetentionPolicyRecord:
+    """A tenant's stored retention settings in days; None where the tenant uses the default."""
+
+    tenant_id: str
+    messages_days: int | None = None
+    state_days: int | None = None
+    archive_after_days: int | None = None
+    audit_days: int | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class ErasureReceiptRecord:
+    """What one erasure removed (counts per kind) and of whom; kept as its proof."""
+
+    tenant_id: str
+    id: str
+    at: datetime
+    subject: dict[str, Any]
+    subject_key: str
+    actor: str | None
+    conversations: int
+    messages: int
+    state_entries: int
+    sources: int
 
 
 @dataclass(frozen=True, slots=True)

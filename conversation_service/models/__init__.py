@@ -6,6 +6,7 @@ from conversation_service.models.api_key import ApiKey
 from conversation_service.models.audit import AuditEntry
 from conversation_service.models.conversation import Conversation, ConversationTag
 from conversation_service.models.crm_sync import CrmSync
+from conversation_service.models.lifecycle import ErasureReceipt, MaintenanceLease, RetentionPolicy
 from conversation_service.models.message import Message
 from conversation_service.models.source import MessageSource
 from conversation_service.models.state import ConversationState
@@ -21,6 +22,9 @@ conversation_state = ConversationState.__table__  # type: ignore[attr-defined]
 message_sources = MessageSource.__table__  # type: ignore[attr-defined]
 crm_sync = CrmSync.__table__  # type: ignore[attr-defined]
 worker_actions = WorkerAction.__table__  # type: ignore[attr-defined]
+retention_policies = RetentionPolicy.__table__  # type: ignore[attr-defined]
+erasure_receipts = ErasureReceipt.__table__  # type: ignore[attr-defined]
+maintenance_leases = MaintenanceLease.__table__  # type: ignore[attr-defined]
 audit_log = AuditEntry.__table__  # type: ignore[attr-defined]
 
 __all__ = [
@@ -30,8 +34,11 @@ __all__ = [
     "ConversationState",
     "ConversationTag",
     "CrmSync",
+    "ErasureReceipt",
+    "MaintenanceLease",
     "Message",
     "MessageSource",
+    "RetentionPolicy",
     "WorkerAction",
     "api_keys",
     "audit_log",
@@ -39,8 +46,11 @@ __all__ = [
     "conversation_tags",
     "conversations",
     "crm_sync",
+    "erasure_receipts",
+    "maintenance_leases",
     "message_sources",
     "messages",
     "metadata",
+    "retention_policies",
     "worker_actions",
 ]

@@ -1,11 +1,15 @@
-"""The `messages` table: gapless `seq` per conversation, assigned inside the insert transaction."""
+"""The `messages` table: gapless `seq` per conversation, assigned inside the insert transaction.
+
+An erased message (retention or erasure) stays as a tombstone: same id and seq, `erased` true,
+empty content and metadata, so history stays gapless.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKeyConstraint, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, Column, ForeignKeyConstraint, Index, Integer, String, Text, text
 from sqlmodel import Field, SQLModel
 
 from conversation_service.models.types import JSONType, UTCDateTime
@@ -49,6 +53,14 @@ class Message(SQLModel, table=True):
             postgresql_where=text("role = 'system'"),
             sqlite_where=text("role = 'system'"),
         ),
+        # Retention finds the oldest messages not yet erased without walking the tombstones.
+        Index(
+            "ix_messages_tenant_live_created",
+            "tenant_id",
+            "created_at",
+            postgresql_where=text("NOT erased"),
+            sqlite_where=text("NOT erased"),
+        ),
     )
 
     tenant_id: str = Field(sa_column=Column(String(64), primary_key=True))
@@ -70,3 +82,6 @@ class Message(SQLModel, table=True):
     tool_call_id: str | None = Field(default=None, sa_column=Column(String(255)))
     client_message_id: str | None = Field(default=None, sa_column=Column(String(255)))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    erased: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false"))
+    )

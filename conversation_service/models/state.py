@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKeyConstraint, Integer, String
+from sqlalchemy import Column, ForeignKeyConstraint, Index, Integer, String
 from sqlmodel import Field, SQLModel
 
 from conversation_service.models.types import JSONType, UTCDateTime
@@ -19,6 +19,8 @@ class ConversationState(SQLModel, table=True):
             ["conversations.tenant_id", "conversations.id"],
             ondelete="CASCADE",
         ),
+        # Retention deletes the entries not written for stateDays, oldest first.
+        Index("ix_conversation_state_tenant_updated", "tenant_id", "updated_at"),
     )
 
     tenant_id: str = Field(sa_column=Column(String(64), primary_key=True))

@@ -13,7 +13,12 @@ from typing import Annotated, Any
 
 import strawberry
 
-from conversation_service.domain.feeds import conversation_feed, message_feed, state_feed
+from conversation_service.domain.feeds import (
+    conversation_feed,
+    erased_feed,
+    message_feed,
+    state_feed,
+)
 from conversation_service.resolvers.context import GraphQLContext
 from conversation_service.schema.arguments import described
 from conversation_service.schema.types import Conversation, Message, StateEntry
@@ -39,6 +44,17 @@ def open_feed(
                 after_seq=args.get("afterSeq"),
                 resume=resume.get("positions"),
                 resume_since=resume.get("since"),
+            ),
+            Message.from_record,
+        )
+    if field == "messageErased":
+        return (
+            erased_feed(
+                broadcast,
+                tenant,
+                conversation_id=args.get("conversationId"),
+                agent_id=args.get("agentId"),
+                user_id=args.get("userId"),
             ),
             Message.from_record,
         )
@@ -71,7 +87,7 @@ def open_feed(
 
 def position_of(field: str, record: Any) -> tuple[str, int]:
     """Where a delivered record leaves its subscriber: (conversation or key, seq or version)."""
-    if field == "messageAdded":
+    if field in ("messageAdded", "messageErased"):
         return record.conversation_id, record.seq
     if field == "conversationChanged":
         return record.id, record.version
@@ -107,6 +123,31 @@ async def message_added(
             "userId": user_id,
             "afterSeq": after_seq,
         },
+    )
+    async with contextlib.aclosing(feed) as records:  # type: ignore[type-var]
+        async for record in records:
+            yield build(record)
+
+
+async def message_erased(
+    info: strawberry.Info,
+    conversation_id: Annotated[
+        strawberry.ID | None,
+        strawberry.argument(description="Only this conversation's erased messages."),
+    ] = None,
+    agent_id: Annotated[
+        str | None,
+        strawberry.argument(description="Only messages of conversations of this agent."),
+    ] = None,
+    user_id: Annotated[
+        str | None,
+        strawberry.argument(description="Only messages of conversations of this user."),
+    ] = None,
+) -> AsyncGenerator[Message, None]:
+    feed, build = open_feed(
+        info.context,
+        "messageErased",
+        {"conversationId": conversation_id, "agentId": agent_id, "userId": user_id},
     )
     async with contextlib.aclosing(feed) as records:  # type: ignore[type-var]
         async for record in records:

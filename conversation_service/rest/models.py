@@ -443,6 +443,11 @@ class MessageResponse(BaseModel):
         description="The caller's idempotency key, echoed; null when none."
     )
     created_at: datetime = Field(description="When the message was committed (UTC).")
+    erased: bool = Field(
+        False,
+        description="A tombstone left by retention or erasure: id and seq kept; content, "
+        "metadata, sources, tool calls and execution removed.",
+    )
 
 
 class StateResponse(BaseModel):

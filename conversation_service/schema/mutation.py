@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from conversation_service.resolvers import conversations, crm, messages, state
+from conversation_service.resolvers import conversations, crm, lifecycle, messages, state
+from conversation_service.schema.lifecycle_types import ErasureReceipt, RetentionPolicy
 from conversation_service.schema.types import Conversation, CrmSync, Message, StateEntry
 
 
@@ -38,4 +39,14 @@ class Mutation:
         description="Queues a sync of the conversation, at its current lastSeq, to the "
         "tenant's CRM: PENDING until done (SYNCED at once when that seq was already pushed; "
         "NONE when the tenant has no CRM). Never waits for the CRM.",
+    )
+    set_retention_policy: RetentionPolicy = strawberry.mutation(
+        resolver=lifecycle.set_retention_policy_,
+        description="Sets some of the tenant's retention periods (admin; audited).",
+    )
+    erase_subject: ErasureReceipt = strawberry.mutation(
+        resolver=lifecycle.erase_subject,
+        description="Erases everything stored about a subject, leaving tombstones so history "
+        "stays gapless; idempotent (admin; audited). Subscribers of messageErased see each "
+        "erased message.",
     )

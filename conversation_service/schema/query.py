@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import strawberry
 
-from conversation_service.resolvers import agents, audit, conversations, messages, state
+from conversation_service.resolvers import agents, audit, conversations, lifecycle, messages, state
 from conversation_service.schema.agent_types import (
     AgentUsage,
     ConversationContext,
     MessageSearchConnection,
 )
 from conversation_service.schema.audit_types import AuditEntryConnection
+from conversation_service.schema.lifecycle_types import ErasureReceipt, RetentionPolicy
 from conversation_service.schema.types import (
     Conversation,
     ConversationConnection,
@@ -63,6 +64,14 @@ class Query:
         resolver=agents.search_messages,
         description="Full-text search over message content, best match first: every word "
         "must match.",
+    )
+    retention_policy: RetentionPolicy = strawberry.field(
+        resolver=lifecycle.retention_policy,
+        description="The tenant's retention policy, defaults filled in (admin).",
+    )
+    erasure_receipt: ErasureReceipt | None = strawberry.field(
+        resolver=lifecycle.erasure_receipt,
+        description="A receipt of an earlier eraseSubject; null when unknown (admin).",
     )
     audit_log: AuditEntryConnection = strawberry.field(
         resolver=audit.audit_log,

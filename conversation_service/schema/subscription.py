@@ -21,6 +21,13 @@ class Subscription:
         "seq order per conversation. afterSeq (with conversationId) first replays stored "
         "messages after it. agentId/userId filter on the conversation's agent and user.",
     )
+    message_erased: AsyncGenerator[Message, None] = strawberry.subscription(
+        resolver=subscriptions.message_erased,
+        description="Each message of the tenant (or of one conversation, agent or user) as it "
+        "is erased by retention or eraseSubject: the tombstone (same id and seq, erased: true, "
+        "content empty), so a client cache drops what it held. Live only: after a reconnect, "
+        "re-read (every erased message reads erased: true).",
+    )
     conversation_changed: AsyncGenerator[Conversation, None] = strawberry.subscription(
         resolver=subscriptions.conversation_changed,
         description="Changes of a conversation (or of all of the tenant's); newer versions only.",

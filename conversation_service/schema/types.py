@@ -307,6 +307,11 @@ class Message:
     created_at: datetime = strawberry.field(
         description="When the message was committed (UTC); never decreases along `seq`."
     )
+    erased: bool = strawberry.field(
+        description="True for a tombstone left by retention or erasure: id and seq are kept so "
+        "history stays gapless; content is empty, metadata, sources, tool calls and execution "
+        "are removed. A client cache should drop what it held of this message."
+    )
     record: strawberry.Private[MessageRecord]
 
     @strawberry.field(description="RAG documents this message used or cites.")
@@ -341,6 +346,7 @@ class Message:
             tool_call_id=r.tool_call_id,
             client_message_id=r.client_message_id,
             created_at=r.created_at,
+            erased=r.erased,
             record=r,
         )
 

@@ -11,6 +11,7 @@ from conversation_service.bootstrap import Container, build_container
 from conversation_service.config import Settings
 from conversation_service.crm_runner import start_configured_crm_sync_runner
 from conversation_service.observability.metrics import serve_worker_metrics
+from conversation_service.retention_runner import start_configured_retention
 from conversation_service.runtime import tune_gc
 from conversation_service.worker.consumer import Worker
 from conversation_service.worker.registry import Registry
@@ -58,9 +59,11 @@ async def run_worker(settings: Settings) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     crm_runner = None
+    retention = None
     try:
         handle = await start_worker(container)
         crm_runner = await start_configured_crm_sync_runner(container)
+        retention = start_configured_retention(container)
         assert handle.worker is not None
         if settings.worker_metrics_port:
             serve_worker_metrics(handle.worker, settings.worker_metrics_port, settings.host)
@@ -72,6 +75,8 @@ async def run_worker(settings: Settings) -> None:
         log.info("action worker stopping")
         await handle.stop()
     finally:
+        if retention is not None:
+            await retention.stop()
         if crm_runner is not None:
             await crm_runner.stop()
         await container.close()

@@ -87,7 +87,7 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
              crmSync { id status lastSyncedSeq syncedAt attempts error }
              participants { participantId }
              messages(first: 5) { nodes { id conversationId contentType senderId agentId modelUsed
-               processingTimeMs metadata clientMessageId sources { title url snippet }
+               processingTimeMs metadata clientMessageId erased sources { title url snippet }
                execution { executionId mode iterations executionTimeMs promptTokens completionTokens } } }
              state { id conversationId updatedAt } } }""",
         {},
@@ -102,6 +102,13 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
     ),
     (
         '{ searchMessages(query: "hello") { pageInfo { hasNextPage endCursor } edges { cursor } } }',
+        {},
+    ),
+    (
+        """{ retentionPolicy { messagesDays stateDays archiveAfterDays auditDays defaultDays
+             defaulted updatedAt }
+           erasureReceipt(id: "00000000-0000-0000-0000-000000000000") { id at conversations
+             messages stateEntries sources subject } }""",
         {},
     ),
     (

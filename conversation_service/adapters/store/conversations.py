@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Select, and_, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 
@@ -319,4 +319,92 @@ class SqlConversationStore(Store):
             stmt = stmt.with_for_update()  # no concurrent metadata update lost in between
         conn = await self._session.connection()
         rows = (await conn.execute(stmt)).all()
+        return [ConversationRecord.from_row(r) for r in rows]
+
+    async def subtract_tokens(
+        self, deltas: dict[str, int], now: datetime
+    ) -> list[ConversationRecord]:
+        """Take erased messages' tokens off their conversations' totals; bumps version and
+        updated_at. The rows are locked in id order first (PostgreSQL): writers lock one
+        conversation row, erasures theirs in one order, so none of them deadlocks."""
+        if not deltas:
+            return []
+        conn = await self._session.connection()
+        if self.dialect == "postgresql":
+            await conn.execute(
+                select(C.id)
+                .where(C.tenant_id == self.tenant_id, C.id.in_(list(deltas)))
+                .order_by(C.id)
+                .with_for_update()
+            )
+        rows = await conn.execute(
+            update(conversations)
+            .where(C.tenant_id == self.tenant_id, C.id.in_(list(deltas)))
+            .values(
+                total_tokens=C.total_tokens - case(deltas, value=C.id, else_=0),
+                updated_at=now,
+                version=C.version + 1,
+            )
+            .returning(*conversations.c)
+        )
+        return sorted((ConversationRecord.from_row(r) for r in rows), key=lambda c: c.id)
+
+    async def not_archived_created_before(
+        self,
+        status: ConversationStatus,
+        cutoff: datetime,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[ConversationRecord]:
+        """A window of conversations of one status created before `cutoff`, keyset on
+        (created_at, id) by the (tenant, status, created_at) index: a conversation idle since
+        `cutoff` was created before it, so archiving reads only these, `limit` at a time."""
+        conds: list[ColumnElement[bool]] = [
+            C.tenant_id == self.tenant_id, C.status == status.value, C.created_at < cutoff,
+        ]  # fmt: skip
+        if after is not None:
+            conds.append(
+                or_(C.created_at > after[0], and_(C.created_at == after[0], C.id > after[1]))
+            )
+        conn = await self._session.connection()
+        rows = await conn.execute(
+            select(conversations).where(*conds).order_by(C.created_at, C.id).limit(limit)
+        )
+        return [ConversationRecord.from_row(r) for r in rows]
+
+    async def count_idle(self, cutoff: datetime) -> int:
+        """Conversations not archived whose newest message (or creation) is before `cutoff`."""
+        conn = await self._session.connection()
+        found = await conn.scalar(
+            select(func.count())
+            .select_from(conversations)
+            .where(
+                C.tenant_id == self.tenant_id,
+                C.status != ConversationStatus.ARCHIVED.value,
+                C.created_at < cutoff,
+                func.coalesce(C.last_message_at, C.created_at) < cutoff,
+            )
+        )
+        return int(found or 0)
+
+    async def of_subject(
+        self, user_id: str | None, customer_email: str | None, ids: list[str]
+    ) -> list[ConversationRecord]:
+        """Conversations of a user, of a customer e-mail (`customerInfo.email`, any case), or
+        named by id; in id order. The e-mail has no index: erasures are rare, and a scan of one
+        tenant's conversations is their cost."""
+        match: list[ColumnElement[bool]] = []
+        if user_id is not None:
+            match.append(C.user_id == user_id)
+        if customer_email is not None:
+            email = func.lower(func.trim(C.customer_info["email"].as_string()))
+            match.append(email == customer_email)
+        if ids:
+            match.append(C.id.in_(ids))
+        if not match:
+            return []
+        conn = await self._session.connection()
+        rows = await conn.execute(
+            select(conversations).where(C.tenant_id == self.tenant_id, or_(*match)).order_by(C.id)
+        )
         return [ConversationRecord.from_row(r) for r in rows]

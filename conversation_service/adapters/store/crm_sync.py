@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -113,3 +113,15 @@ class SqlCrmSyncStore(Store):
         conn = await self._session.connection()
         rows = (await conn.execute(stmt)).all()
         return [Claim(r.tenant_id, r.conversation_id, token, r.last_synced_seq) for r in rows]
+
+    async def delete_of(self, conversation_ids: list[str]) -> int:
+        """Forget the sync rows of these conversations (an erasure: nothing left to push)."""
+        if not conversation_ids:
+            return 0
+        conn = await self._session.connection()
+        done = await conn.execute(
+            delete(crm_sync).where(
+                S.tenant_id == self.tenant_id, S.conversation_id.in_(conversation_ids)
+            )
+        )
+        return int(done.rowcount or 0)

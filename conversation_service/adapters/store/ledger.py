@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import null, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -59,3 +59,20 @@ class SqlLedgerStore(Store):
             )
         ).first()
         return Recorded(bool(row.success), row.reply) if row is not None else None
+
+    async def forget_replies(self, conversation_ids: list[str]) -> int:
+        """Drop the stored answers of these conversations' actions (they hold message content);
+        the rows stay, so a redelivered action is still recognised and not applied again."""
+        if not conversation_ids:
+            return 0
+        conn = await self._session.connection()
+        done = await conn.execute(
+            update(worker_actions)
+            .where(
+                W.tenant_id == self.tenant_id,
+                W.conversation_id.in_(conversation_ids),
+                W.reply.is_not(None),
+            )
+            .values(reply=null())
+        )
+        return int(done.rowcount or 0)

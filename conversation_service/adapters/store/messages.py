@@ -11,6 +11,7 @@ import asyncpg
 import orjson
 from sqlalchemy import (
     JSON,
+    Boolean,
     Integer,
     String,
     and_,
@@ -34,6 +35,24 @@ from conversation_service.domain.enums import MessageRole
 from conversation_service.domain.errors import WriteConflict
 from conversation_service.domain.records import ConversationRecord, MessageRecord
 from conversation_service.models import conversations, messages
+
+#: "Not erased" as the partial index states it: PostgreSQL matches `NOT erased` (and `= false`)
+#: to the index predicate, not `IS false`; SQLite matches only the same term.
+_LIVE: ColumnElement[bool] = literal_column("NOT messages.erased", Boolean)
+_LIVE_INDEX = "INDEXED BY ix_messages_tenant_live_created"
+
+#: What a tombstone keeps: id, seq, role, content type, agent, model, timing, the tool call id
+#: and the idempotency key (a retried add still finds it). Everything else is emptied.
+TOMBSTONE: dict[str, Any] = {
+    "content": "",
+    "metadata": {},
+    "sources": [],
+    "execution": None,
+    "tool_calls": None,
+    "sender_id": None,
+    "token_count": 0,
+    "erased": True,
+}
 
 C = conversations.c
 M = messages.c
@@ -381,3 +400,76 @@ class SqlMessageStore(Store):
             )
         ).all()
         return [MessageRecord.from_row(r) for r in rows]
+
+    async def live_ids_older_than(self, cutoff: datetime, limit: int) -> list[str]:
+        """The oldest messages not yet erased created before `cutoff` (the partial index on
+        live messages: tombstones are not walked)."""
+        conn = await self._session.connection()
+        rows = await conn.execute(
+            select(M.id)
+            .where(M.tenant_id == self.tenant_id, M.created_at < cutoff, _LIVE)
+            .order_by(M.created_at)
+            .limit(limit)
+            .with_hint(messages, _LIVE_INDEX, "sqlite")
+        )
+        return [r[0] for r in rows]
+
+    async def count_live_older_than(self, cutoff: datetime) -> int:
+        conn = await self._session.connection()
+        found = await conn.scalar(
+            select(func.count())
+            .select_from(messages)
+            .where(M.tenant_id == self.tenant_id, M.created_at < cutoff, _LIVE)
+            .with_hint(messages, _LIVE_INDEX, "sqlite")
+        )
+        return int(found or 0)
+
+    async def live_ids_of(self, conversation_ids: list[str]) -> list[str]:
+        if not conversation_ids:
+            return []
+        conn = await self._session.connection()
+        rows = await conn.execute(
+            select(M.id).where(
+                M.tenant_id == self.tenant_id,
+                M.conversation_id.in_(conversation_ids),
+                _LIVE,
+            )
+        )
+        return [r[0] for r in rows]
+
+    async def lock_live(self, ids: list[str]) -> list[MessageRecord]:
+        """The messages among `ids` that are not erased, locked in id order (PostgreSQL), so
+        two erasures of overlapping messages wait for each other instead of deadlocking and
+        neither erases (and counts) a message twice. Conversation rows are locked only at the
+        end (`subtract_tokens`): a writer of the conversation waits for the last statement of
+        an erasure's transaction, not for all of it."""
+        if not ids:
+            return []
+        stmt = (
+            select(messages)
+            .where(M.tenant_id == self.tenant_id, M.id.in_(ids), _LIVE)
+            .order_by(M.id)
+        )
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        conn = await self._session.connection()
+        rows = await conn.execute(stmt)
+        return sorted(
+            (MessageRecord.from_row(r) for r in rows), key=lambda m: (m.conversation_id, m.seq)
+        )
+
+    async def tombstone(self, ids: list[str]) -> list[MessageRecord]:
+        """Empty the messages (see TOMBSTONE); PostgreSQL's generated search vector and SQLite's
+        FTS trigger follow the content, so the search index drops them in this statement."""
+        if not ids:
+            return []
+        conn = await self._session.connection()
+        rows = await conn.execute(
+            update(messages)
+            .where(M.tenant_id == self.tenant_id, M.id.in_(ids))
+            .values(**TOMBSTONE)
+            .returning(*messages.c)
+        )
+        return sorted(
+            (MessageRecord.from_row(r) for r in rows), key=lambda m: (m.conversation_id, m.seq)
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import and_, delete, func, insert, or_, select
 
 from conversation_service.adapters.store.base import Store
 from conversation_service.domain.records import MessageRecord
@@ -69,3 +69,15 @@ class SqlSourceStore(Store):
         rows = (await conn.execute(stmt)).all()
         total = int(await conn.scalar(count) or 0)
         return [MessageRecord.from_row(r) for r in rows], total
+
+    async def delete_for(self, message_ids: list[str]) -> int:
+        """Drop the source rows of these messages (messagesBySource no longer finds them)."""
+        if not message_ids:
+            return 0
+        conn = await self._session.connection()
+        done = await conn.execute(
+            delete(message_sources).where(
+                S.tenant_id == self.tenant_id, S.message_id.in_(message_ids)
+            )
+        )
+        return int(done.rowcount or 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from conversation_service.adapters.store.base import Store, conflict
@@ -108,4 +108,51 @@ class SqlStateStore(Store):
             conds.append(S.key == key)
         conn = await self._session.connection()
         rows = (await conn.execute(select(conversation_state).where(*conds).order_by(S.key))).all()
+        return [StateRecord.from_row(r) for r in rows]
+
+    async def delete_older_than(self, cutoff: datetime, limit: int) -> list[StateRecord]:
+        """Delete up to `limit` entries (live or tombstones) not written since `cutoff`,
+        oldest first; returns what they held."""
+        conn = await self._session.connection()
+        rows = (
+            await conn.execute(
+                select(conversation_state)
+                .where(S.tenant_id == self.tenant_id, S.updated_at < cutoff)
+                .order_by(S.updated_at)
+                .limit(limit)
+            )
+        ).all()
+        if not rows:
+            return []
+        keys = [(r.conversation_id, r.key) for r in rows]
+        await conn.execute(
+            delete(conversation_state).where(
+                S.tenant_id == self.tenant_id,
+                S.updated_at < cutoff,  # an entry written meanwhile stays
+                tuple_(S.conversation_id, S.key).in_(keys),
+            )
+        )
+        return [StateRecord.from_row(r) for r in rows]
+
+    async def count_older_than(self, cutoff: datetime) -> int:
+        conn = await self._session.connection()
+        found = await conn.scalar(
+            select(func.count())
+            .select_from(conversation_state)
+            .where(S.tenant_id == self.tenant_id, S.updated_at < cutoff)
+        )
+        return int(found or 0)
+
+    async def delete_of(self, conversation_ids: list[str]) -> list[StateRecord]:
+        """Delete every entry (live or tombstone) of these conversations."""
+        if not conversation_ids:
+            return []
+        conn = await self._session.connection()
+        rows = (
+            await conn.execute(
+                delete(conversation_state)
+                .where(S.tenant_id == self.tenant_id, S.conversation_id.in_(conversation_ids))
+                .returning(*conversation_state.c)
+            )
+        ).all()
         return [StateRecord.from_row(r) for r in rows]
