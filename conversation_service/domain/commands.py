@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from conversation_service.domain import validation as v
+from conversation_service.domain.analysis import MessageAnalysis
 from conversation_service.domain.enums import ConversationStatus, MessageRole, StateType
 from conversation_service.domain.errors import ValidationFailed
 
@@ -50,6 +51,7 @@ class NewMessage:
     client_message_id: str | None = None
     id: str | None = None
     created_at: datetime | None = None
+    analysis: MessageAnalysis | None = None
 
     @classmethod
     def from_input(cls, src: Any) -> NewMessage:
@@ -70,6 +72,7 @@ class NewMessage:
             tool_calls=src.tool_calls,
             tool_call_id=src.tool_call_id,
             client_message_id=src.client_message_id,
+            analysis=MessageAnalysis.of(src.analysis),
         )
 
 
@@ -150,6 +153,7 @@ class ConversationQuery:
     tags: list[str] | None = None
     any_tags: list[str] | None = None
     metadata: dict[str, Any] | None = None  # containment: conversations whose metadata holds it
+    intent: str | None = None  # conversations with at least one message of this intent
 
 
 MAX_QUERY_CHARS = 500

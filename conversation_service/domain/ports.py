@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from conversation_service.config import Settings
+from conversation_service.domain.analysis import AnalysisFilter
 from conversation_service.domain.commands import (
     ConversationQuery,
     NewConversation,
@@ -121,6 +122,29 @@ class MessageStore(Protocol):
     async def range_newest_first(
         self, conversation_id: str, lo: int, hi: int
     ) -> list[MessageRecord]: ...
+    async def annotate(
+        self, message_id: str, values: dict[str, Any]
+    ) -> tuple[MessageRecord, str | None, str | None] | None:
+        """Set a message's analysis columns; (message, conversation agent, user) or None."""
+        ...
+
+    async def analysed(
+        self,
+        conversation_id: str,
+        f: AnalysisFilter,
+        *,
+        after_seq: int,
+        before_seq: int | None,
+        since: datetime | None,
+        limit: int,
+        backward: bool,
+    ) -> list[MessageRecord]: ...
+    async def count_analysed(
+        self, conversation_id: str, f: AnalysisFilter, since: datetime | None
+    ) -> int: ...
+    async def annotated_since(
+        self, since: datetime, conversation_id: str | None, limit: int
+    ) -> list[tuple[MessageRecord, str | None, str | None]]: ...
 
 
 class SourceStore(Protocol):

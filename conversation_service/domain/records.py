@@ -15,6 +15,19 @@ _STATUSES = {st.value: st for st in ConversationStatus}
 _STATE_TYPES = {t.value: t for t in StateType}
 
 
+def _analysis(m: Any) -> dict[str, Any] | None:
+    """The analysis columns of a message row as one value (None when never analysed)."""
+    at = m["analyzed_at"]
+    if at is None:
+        return None
+    return {
+        "sentiment": m["sentiment"],
+        "intent": m["intent"],
+        "entities": m["entities"],
+        "analyzed_at": at,
+    }
+
+
 def _shallow(record: Any) -> dict[str, Any]:
     """Field name -> value, without `asdict`'s deep copy (events are serialised right away)."""
     return {name: getattr(record, name) for name in record.__dataclass_fields__}
@@ -101,6 +114,8 @@ class MessageRecord:
     tool_call_id: str | None
     client_message_id: str | None
     created_at: datetime
+    #: {sentiment, intent, entities, analyzed_at}, None when the message has no analysis
+    analysis: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> MessageRecord:
@@ -129,6 +144,7 @@ class MessageRecord:
             tool_call_id=m["tool_call_id"],
             client_message_id=m["client_message_id"],
             created_at=m["created_at"],
+            analysis=_analysis(m),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,6 +156,12 @@ class MessageRecord:
         d["role"] = MessageRole(d["role"])
         if isinstance(d.get("created_at"), str):
             d["created_at"] = datetime.fromisoformat(d["created_at"])
+        analysis = d.get("analysis")
+        if analysis is not None and isinstance(analysis.get("analyzed_at"), str):
+            d["analysis"] = {
+                **analysis,
+                "analyzed_at": datetime.fromisoformat(analysis["analyzed_at"]),
+            }
         return cls(**d)
 
 

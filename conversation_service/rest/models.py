@@ -20,6 +20,7 @@ from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, F
 
 from conversation_service.domain import commands
 from conversation_service.domain import validation as v
+from conversation_service.domain.analysis import MAX_ENTITIES_BYTES, MAX_INTENT_CHARS
 from conversation_service.domain.enums import ConversationStatus, MessageRole, StateType
 
 
@@ -203,6 +204,24 @@ class AgentExecutionIn(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+class MessageAnalysisIn(BaseModel):
+    """What an NLP step said about the message; every field optional."""
+
+    sentiment: Score | None = Field(
+        default=None,
+        description="From -1 (negative) to 1 (positive).",
+        json_schema_extra={"minimum": -1, "maximum": 1},
+    )
+    intent: (
+        Annotated[str, _limits(minLength=1, maxLength=MAX_INTENT_CHARS, pattern=_PRINTABLE)] | None
+    ) = Field(default=None, description="The intent label.")
+    entities: JSONValue = Field(
+        default=None,
+        description="Named entities: a JSON object or list of at most "
+        f"{MAX_ENTITIES_BYTES} bytes, no NUL characters.",
+    )
+
+
 class CreateMessageRequest(BaseModel):
     """A message to add. `sender` and `tokens_used` are accepted as the legacy names of
     `role` and `token_count`."""
@@ -237,6 +256,9 @@ class CreateMessageRequest(BaseModel):
     client_message_id: Identifier | None = Field(
         default=None,
         description="Idempotency key: a retried add with the same key returns the first message.",
+    )
+    analysis: MessageAnalysisIn | None = Field(
+        default=None, description="Sentiment, intent and entities, when already known."
     )
 
     def to_command(self) -> commands.NewMessage:
@@ -353,6 +375,13 @@ class AgentExecution(BaseModel):
     detail: Any
 
 
+class MessageAnalysis(BaseModel):
+    sentiment: float | None
+    intent: str | None
+    entities: JSONValue
+    analyzed_at: datetime
+
+
 class MessageResponse(BaseModel):
     id: str
     message_id: str = Field(description="Same as `id`.")
@@ -373,6 +402,7 @@ class MessageResponse(BaseModel):
     tool_call_id: str | None
     client_message_id: str | None
     created_at: datetime
+    analysis: MessageAnalysis | None = Field(description="Null when never analysed.")
 
 
 class StateResponse(BaseModel):

@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 
 from conversation_service.domain import commands
+from conversation_service.domain.analysis import MessageAnalysis
 from conversation_service.domain.enums import ConversationStatus, MessageRole, StateType
 from conversation_service.schema import enums  # noqa: F401
 from conversation_service.schema.scalars import JSON
@@ -69,6 +70,25 @@ class AgentExecutionInput:
         return {k: v for k, v in vars(self).items() if v is not None}
 
 
+@strawberry.input(
+    description="A message's analysis: every field optional; sentiment from -1 to 1, intent "
+    "1-128 characters, entities a JSON object or list of at most 16 KiB."
+)
+class MessageAnalysisInput:
+    sentiment: float | None = strawberry.field(
+        default=None, description="From -1 (negative) to 1 (positive)."
+    )
+    intent: str | None = strawberry.field(
+        default=None, description="The intent label (1-128 printable characters)."
+    )
+    entities: JSON | None = strawberry.field(
+        default=None, description="Named entities: a JSON object or list (at most 16 KiB)."
+    )
+
+    def to_command(self) -> MessageAnalysis:
+        return MessageAnalysis(self.sentiment, self.intent, self.entities)
+
+
 @strawberry.input
 class AddMessageInput:
     role: MessageRole
@@ -91,6 +111,9 @@ class AddMessageInput:
     client_message_id: str | None = strawberry.field(
         default=None,
         description="Idempotency key: a retried add with the same key returns the first message.",
+    )
+    analysis: MessageAnalysisInput | None = strawberry.field(
+        default=None, description="Sentiment, intent and entities, when already known."
     )
 
     def to_command(self) -> commands.NewMessage:
@@ -197,6 +220,9 @@ class ConversationFilter:
     metadata: JSON | None = strawberry.field(
         default=None, description="conversations whose metadata contains this JSON object"
     )
+    intent: str | None = strawberry.field(
+        default=None, description="conversations with at least one message of this intent"
+    )
 
     def to_query(self) -> commands.ConversationQuery:
         return commands.ConversationQuery(
@@ -209,4 +235,5 @@ class ConversationFilter:
             tags=list(self.tags) if self.tags is not None else None,
             any_tags=list(self.any_tags) if self.any_tags is not None else None,
             metadata=self.metadata,
+            intent=self.intent,
         )

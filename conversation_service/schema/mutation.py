@@ -21,6 +21,11 @@ class Mutation:
         resolver=messages.add_message,
         description="Appends with the next seq; idempotent with clientMessageId.",
     )
+    annotate_message: Message = strawberry.mutation(
+        resolver=messages.annotate_message,
+        description="Writes a message's analysis after the fact (writer role), replacing any "
+        "earlier one; subscribers of messageAnnotated get the message.",
+    )
     update_conversation_state: StateEntry = strawberry.mutation(
         resolver=state.update_conversation_state,
         description="Compare-and-set with expectedVersion; value null deletes the key.",

@@ -18,6 +18,12 @@ class Subscription:
         "seq order per conversation. afterSeq (with conversationId) first replays stored "
         "messages after it. agentId/userId filter on the conversation's agent and user.",
     )
+    message_annotated: AsyncGenerator[Message, None] = strawberry.subscription(
+        resolver=subscriptions.message_annotated,
+        description="Messages annotated by annotateMessage (the `annotated` event), each "
+        "annotation once, newest wins per message; an analysis sent with addMessage arrives on "
+        "messageAdded instead. Filters as messageAdded's.",
+    )
     conversation_changed: AsyncGenerator[Conversation, None] = strawberry.subscription(
         resolver=subscriptions.conversation_changed,
         description="Changes of a conversation (or of all of the tenant's); newer versions only.",

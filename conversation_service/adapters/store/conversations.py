@@ -14,10 +14,11 @@ from conversation_service.adapters.store.json_filter import metadata_contains
 from conversation_service.domain.commands import ConversationQuery, NewConversation
 from conversation_service.domain.enums import ConversationStatus
 from conversation_service.domain.records import ConversationRecord
-from conversation_service.models import conversation_tags, conversations
+from conversation_service.models import conversation_tags, conversations, messages
 
 C = conversations.c
 T = conversation_tags.c
+M = messages.c
 _INSERT = insert(conversations).returning(*conversations.c)  # built once (hot path)
 
 
@@ -167,6 +168,12 @@ class SqlConversationStore(Store):
             conds.append(C.created_at <= q.to_date)
         if q.metadata:
             conds.append(metadata_contains(C.metadata, q.metadata, self.dialect))
+        if q.intent is not None:
+            conds.append(
+                exists().where(
+                    M.tenant_id == tenant_id, M.intent == q.intent, M.conversation_id == C.id
+                )
+            )
         if q.tags:
             matching = (
                 select(T.conversation_id)
