@@ -87,7 +87,7 @@ async def test_annotate_replaces_the_analysis(gql: GQL) -> None:
 async def test_annotate_unknown_or_foreign_message_is_not_found(gql: GQL) -> None:
     cid = await _conversation(gql)
     m = await _add(gql, cid, "mine")
-    other = gql.as_tenant(gql.tenant + "-other")
+    other = gql.as_tenant(f"{gql.tenant}-other")
     body = await other(ANNOTATE, {"m": m["id"], "i": {"intent": "x"}})
     assert error_codes(body) == ["NOT_FOUND"]
     body = await gql(ANNOTATE, {"m": "00000000-0000-0000-0000-000000000000", "i": {"intent": "x"}})
