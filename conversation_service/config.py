@@ -206,6 +206,8 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(5000, alias="MAX_QUERY_COST")
     #: run every answer of the compiled read path through Strawberry too; fail on a difference
     fast_path_verify: bool = Field(False, alias="FAST_PATH_VERIFY")
+    # Data lifecycle: rows fetched per round trip by exports and archives (server-side cursor)
+    export_batch_rows: int = Field(500, alias="EXPORT_BATCH_ROWS", ge=1, le=100_000)
 
     # --- parsing of environment strings (values given in code pass through unchanged) ---
 

@@ -24,6 +24,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from conversation_service.adapters.crm.service import CrmService
 from conversation_service.adapters.store.conversations import SqlConversationStore
 from conversation_service.adapters.store.crm_sync import SqlCrmSyncStore
+from conversation_service.adapters.store.export import SqlExportStore
 from conversation_service.adapters.store.ledger import SqlLedgerStore
 from conversation_service.adapters.store.messages import SqlMessageStore
 from conversation_service.adapters.store.search import SqlSearchStore
@@ -153,6 +154,7 @@ class SqlUnitOfWork:
         )
         self.usage = SqlUsageStore(self)
         self.ledger = SqlLedgerStore(self)
+        self.exports = SqlExportStore(self)
 
     def now(self) -> datetime:
         return utcnow()

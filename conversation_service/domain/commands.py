@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from conversation_service.domain import validation as v
 from conversation_service.domain.analysis import MessageAnalysis
@@ -188,3 +188,33 @@ class SearchQuery:
     @property
     def words(self) -> list[str]:
         return _WORD_RE.findall(self.query)
+
+
+#: What an export holds, in the order it is written: a reader meets a conversation before its
+#: messages and state entries.
+KINDS: tuple[Literal["conversation", "message", "state"], ...] = (
+    "conversation",
+    "message",
+    "state",
+)
+Kind = Literal["conversation", "message", "state"]
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which conversations an export covers: a subject's (by the conversation's user id or its
+    customer's e-mail, compared case-insensitively) or the tenant's ARCHIVED ones last active
+    before a time."""
+
+    user_id: str | None = None
+    customer_email: str | None = None
+    archived_before: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        """The audit target of an export of this selection."""
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
+        if self.customer_email is not None:
+            return f"email:{self.customer_email}"
+        return f"archived-before:{self.archived_before.isoformat() if self.archived_before else ''}"

@@ -8,7 +8,7 @@ and import nothing but this module to reach a database.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -17,9 +17,11 @@ from conversation_service.config import Settings
 from conversation_service.domain.analysis import AnalysisFilter
 from conversation_service.domain.commands import (
     ConversationQuery,
+    Kind,
     NewConversation,
     NewMessage,
     SearchQuery,
+    Selection,
 )
 from conversation_service.domain.policies import ContextPolicy
 from conversation_service.domain.records import (
@@ -145,6 +147,20 @@ class MessageStore(Protocol):
     async def annotated_since(
         self, since: datetime, conversation_id: str | None, limit: int
     ) -> list[tuple[MessageRecord, str | None, str | None]]: ...
+
+
+class ExportStore(Protocol):
+    def stream_rows(
+        self, kind: Kind, sel: Selection, batch: int
+    ) -> AsyncIterator[Mapping[str, Any]]:
+        """Every row of one kind (conversation, message, state) of the selection, read from a
+        server-side cursor `batch` rows at a time."""
+        ...
+
+    async def insert_absent(self, kind: Kind, rows: list[dict[str, Any]]) -> list[str]:
+        """Insert the rows not stored yet; the ids of those inserted (conversation ids for
+        state entries)."""
+        ...
 
 
 class SourceStore(Protocol):
@@ -274,6 +290,8 @@ class UnitOfWork(Protocol):
     def usage(self) -> UsageStore: ...
     @property
     def ledger(self) -> LedgerStore: ...
+    @property
+    def exports(self) -> ExportStore: ...
 
     def now(self) -> datetime: ...
     def add_event(self, event: object) -> None: ...

@@ -57,7 +57,10 @@ class ConversationRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> ConversationRecord:
-        m = row._mapping
+        return cls.from_mapping(row._mapping)
+
+    @classmethod
+    def from_mapping(cls, m: Any) -> ConversationRecord:
         return cls(
             tenant_id=m["tenant_id"],
             id=m["id"],
@@ -178,7 +181,10 @@ class StateRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> StateRecord:
-        m = row._mapping
+        return cls.from_mapping(row._mapping)
+
+    @classmethod
+    def from_mapping(cls, m: Any) -> StateRecord:
         return cls(
             tenant_id=m["tenant_id"],
             conversation_id=m["conversation_id"],
