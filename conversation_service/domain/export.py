@@ -15,8 +15,6 @@ from conversation_service.domain.errors import ValidationFailed
 from conversation_service.domain.ports import UnitOfWork
 from conversation_service.domain.records import ConversationRecord, MessageRecord, StateRecord
 
-MAX_EMAIL_CHARS = 320
-
 
 def subject(user_id: str | None, customer_email: str | None) -> Selection:
     """A data subject: exactly one of a user id or a customer e-mail."""
@@ -25,7 +23,7 @@ def subject(user_id: str | None, customer_email: str | None) -> Selection:
     v.identifier(user_id, "user_id")
     if customer_email is not None:
         v.identifier(customer_email, "customer_email")
-        if len(customer_email) > MAX_EMAIL_CHARS or "@" not in customer_email:
+        if "@" not in customer_email:
             raise ValidationFailed(
                 "customer_email must be an e-mail address", field="customer_email"
             )

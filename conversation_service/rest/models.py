@@ -204,6 +204,16 @@ class AgentExecutionIn(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+_INTENT = rf"^[^\x00-\x1f\x7f]*[^{_SPACE}\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+_ENTITIES_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "null"},
+        {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
+        {"$ref": "#/components/schemas/JsonObject"},
+    ]
+}
+
+
 class MessageAnalysisIn(BaseModel):
     """What an NLP step said about the message; every field optional."""
 

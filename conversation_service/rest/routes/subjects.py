@@ -12,13 +12,16 @@ from starlette.responses import Response, StreamingResponse
 from conversation_service.domain import export as domain
 from conversation_service.domain.identity import Role
 from conversation_service.domain.records import ConversationRecord, MessageRecord, StateRecord
+from conversation_service.domain.validation import MAX_ID_CHARS
 from conversation_service.rest.dependencies import Caller, ContainerDep, Tenant
-from conversation_service.rest.models import ErrorResponse, identifier_query
+from conversation_service.rest.models import ErrorResponse
 from conversation_service.rest.responses import OrjsonRoute, json_response
 from conversation_service.serializers import conversation_json, message_json, state_json
 
 router = APIRouter(route_class=OrjsonRoute, tags=["subjects"])
 NDJSON = "application/x-ndjson"
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+EMAIL = r"^[^\x00-\x1f\x7f]*@[^\x00-\x1f\x7f]*$"
 
 
 def _line(kind: str, record: Any) -> bytes:
@@ -52,12 +55,19 @@ async def export_subject(
     caller: Caller,
     container: ContainerDep,
     user_id: Annotated[
-        str | None, identifier_query(), Query(description="The conversations' user id.")
+        str | None,
+        Query(
+            description="The conversations' user id (give this or `customer_email`).",
+            json_schema_extra={"minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": PRINTABLE},
+        ),
     ] = None,
     customer_email: Annotated[
         str | None,
-        identifier_query(),
-        Query(description="The customer's e-mail (`customer_info.email`, any case)."),
+        Query(
+            description="The customer's e-mail, `customer_info.email` in any case (give this "
+            "or `user_id`).",
+            json_schema_extra={"minLength": 3, "maxLength": MAX_ID_CHARS, "pattern": EMAIL},
+        ),
     ] = None,
 ) -> Response:
     """Every conversation of the subject with its messages and state entries, streamed from
