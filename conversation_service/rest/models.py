@@ -214,6 +214,13 @@ _ENTITIES_SCHEMA: dict[str, Any] = {
 }
 
 
+def _entities(value: Any) -> Any:
+    """The document says object, list or null: pydantic's `Any` would take a string too."""
+    if value is not None and not isinstance(value, dict | list):
+        raise ValueError("must be a JSON object or list")
+    return value
+
+
 class MessageAnalysisIn(BaseModel):
     """What an NLP step said about the message; every field optional."""
 
@@ -223,9 +230,9 @@ class MessageAnalysisIn(BaseModel):
         json_schema_extra={"minimum": -1, "maximum": 1},
     )
     intent: (
-        Annotated[str, _limits(minLength=1, maxLength=MAX_INTENT_CHARS, pattern=_PRINTABLE)] | None
-    ) = Field(default=None, description="The intent label.")
-    entities: JSONValue = Field(
+        Annotated[str, _limits(minLength=1, maxLength=MAX_INTENT_CHARS, pattern=_INTENT)] | None
+    ) = Field(default=None, description="The intent label, not only whitespace.")
+    entities: Annotated[Any, WithJsonSchema(_ENTITIES_SCHEMA), BeforeValidator(_entities)] = Field(
         default=None,
         description="Named entities: a JSON object or list of at most "
         f"{MAX_ENTITIES_BYTES} bytes, no NUL characters.",

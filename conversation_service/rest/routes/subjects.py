@@ -66,7 +66,7 @@ async def export_subject(
         Query(
             description="The customer's e-mail, `customer_info.email` in any case (give this "
             "or `user_id`).",
-            json_schema_extra={"minLength": 3, "maxLength": MAX_ID_CHARS, "pattern": EMAIL},
+            json_schema_extra={"minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": EMAIL},
         ),
     ] = None,
 ) -> Response:
