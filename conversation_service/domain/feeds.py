@@ -430,6 +430,9 @@ async def annotation_feed(
     versions: dict[str, int] = dict(resume or {})
 
     def fresh(m: MessageRecord) -> bool:
+        if m.analysis is None:  # a cleared analysis has no time of its own: always news
+            versions.pop(m.id, None)
+            return True
         version = annotation_version(m)
         if version <= versions.get(m.id, 0):
             return False

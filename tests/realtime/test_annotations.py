@@ -72,6 +72,9 @@ async def test_annotations_reach_subscribers_once_each_newest_last(
     assert first["id"] == second["id"] == mid
     assert first["analysis"] == {"sentiment": 0.5, "intent": "greeting", "entities": {"who": "Ana"}}
     assert second["analysis"] == {"sentiment": -0.5, "intent": "complaint", "entities": None}
+    await db.run(tenant, annotate_message, mid, MessageAnalysis())  # cleared
+    cleared = (await client.next_data(one))["data"]["messageAnnotated"]
+    assert (cleared["id"], cleared["analysis"]) == (mid, None)
     # the agent filter: the other agent's annotation only
     oid = await _message_id(server, tenant, other, "b")
     await db.run(tenant, annotate_message, oid, MessageAnalysis(intent="b-intent"))
