@@ -6,14 +6,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import redis.asyncio as aioredis
-
 from conversation_service.adapters.broadcast import Broadcast, MemoryBroadcast
 from conversation_service.adapters.crm import CrmService, load_crm_directory
 from conversation_service.adapters.database import Database, create_engine
 from conversation_service.adapters.events import BroadcastPublisher
 from conversation_service.adapters.rate_limits import RateLimiter
 from conversation_service.adapters.redis_broadcast import RedisBroadcast
+from conversation_service.adapters.redis_client import RedisClient, is_cluster, redis_client
+from conversation_service.adapters.sharded_broadcast import ShardedRedisBroadcast
 from conversation_service.config import Settings
 from conversation_service.domain import crm_sync
 from conversation_service.domain.events import ConversationCompleted, CrmSyncQueued
@@ -31,7 +31,8 @@ class Container:
     db: Database
     broadcast: Broadcast
     crm: CrmService
-    redis: aioredis.Redis | None = None
+    #: `redis.asyncio.Redis`, or `RedisCluster` for a `redis+cluster://` URL
+    redis: RedisClient | None = None
     tracing: Tracing = field(default_factory=Tracing)
     rate_limiter: RateLimiter | None = None
 
@@ -45,6 +46,10 @@ class Container:
 
 
 def make_broadcast(settings: Settings) -> Broadcast:
+    if settings.broadcast_url and is_cluster(settings.broadcast_url):
+        return ShardedRedisBroadcast(
+            settings.broadcast_url, settings.subscriber_buffer, settings.ws_max_buffer_bytes
+        )
     if settings.broadcast_url:
         return RedisBroadcast(
             settings.broadcast_url, settings.subscriber_buffer, settings.ws_max_buffer_bytes
@@ -70,7 +75,7 @@ async def build_container(settings: Settings, tracing: Tracing | None = None) ->
     engine = create_engine(settings)
     tracing = tracing or Tracing.start(settings.otel_enabled, settings.otel_service_name)
     tracing.instrument()
-    redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+    redis = redis_client(settings.redis_url) if settings.redis_url else None
     crm = CrmService(
         load_crm_directory(settings.crm_config_file), redis=redis, env=settings.nooble_env
     )
@@ -93,7 +98,7 @@ async def build_container(settings: Settings, tracing: Tracing | None = None) ->
     )
 
 
-def make_rate_limiter(settings: Settings, redis: aioredis.Redis | None = None) -> RateLimiter:
+def make_rate_limiter(settings: Settings, redis: RedisClient | None = None) -> RateLimiter:
     """On the container's Redis pool when `REDIS_URL` is set (one count for all instances)."""
     return RateLimiter(
         settings.rate_limit, settings.tenant_limits, redis=redis, redis_url=settings.redis_url

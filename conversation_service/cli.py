@@ -45,7 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _logging(settings)
     if settings.is_sqlite or args.migrate:
         # The embedded default creates/upgrades its own database so `make run` needs nothing else.
-        upgrade_url(settings.database_url)
+        upgrade_url(settings.database_url, app_role=settings.database_app_role)
     serve(create_app(settings, with_worker=args.with_worker), settings)
     return 0
 
@@ -53,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     _logging(settings)
-    upgrade_url(settings.database_url, args.revision)
+    upgrade_url(settings.database_url, args.revision, settings.database_app_role)
     print(f"database at {args.revision}")
     return 0
 
@@ -67,7 +67,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     _logging(settings)
     if settings.is_sqlite:
-        upgrade_url(settings.database_url)
+        upgrade_url(settings.database_url, app_role=settings.database_app_role)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds

@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, alias="DB_POOL_SIZE")
     db_max_overflow: int = Field(10, alias="DB_MAX_OVERFLOW")
     db_echo: bool = Field(False, alias="DB_ECHO")
+    #: PostgreSQL: the role (no table of its own, no BYPASSRLS) every unit of work runs as, so
+    #: row-level security applies; created and granted by `migrate`
+    database_app_role: str = Field("conversation_app", alias="DATABASE_APP_ROLE")
     # Subscriptions
     ws_keepalive_s: float = Field(15.0, alias="WS_KEEPALIVE_S")
     max_subscriptions_per_connection: int = Field(100, alias="WS_MAX_SUBSCRIPTIONS")
@@ -240,6 +243,14 @@ class Settings(BaseSettings):
     @classmethod
     def _tenant_limits(cls, value: object) -> object:
         return _str_map(value) if isinstance(value, str) else value
+
+    @field_validator("database_app_role")
+    @classmethod
+    def _app_role(cls, value: str) -> str:
+        # A plain lower-case identifier: it is quoted into SQL and must name one role exactly.
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+            raise ValueError("DATABASE_APP_ROLE must be a lower-case SQL identifier")
+        return value
 
     @field_validator("rate_limit")
     @classmethod

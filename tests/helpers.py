@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import event, func, select
 
 from conversation_service.adapters.database import Database
-from conversation_service.models import conversation_state, conversations, messages
+from conversation_service.models import audit_log, conversation_state, conversations, messages
 from conversation_service.schema.fast_path import unverified
 
 
@@ -43,3 +43,11 @@ def count_statements(db: Database) -> Iterator[list[str]]:
             yield seen
     finally:
         event.remove(engine, "before_cursor_execute", _before)
+
+
+async def audit_rows(db: Database, tenant: str) -> list[Any]:
+    """The tenant's audit entries, oldest first, straight from the table."""
+    async with db.read() as conn:
+        stmt = select(audit_log).where(audit_log.c.tenant_id == tenant)
+        rows = (await conn.execute(stmt.order_by(audit_log.c.at, audit_log.c.id))).all()
+    return list(rows)

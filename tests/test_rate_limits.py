@@ -245,8 +245,6 @@ async def test_refusals_after_the_first_cost_no_redis_call(redis_url: str) -> No
     locally, so the shared counter stays where the first refusal left it."""
     import redis.asyncio as aioredis
 
-    from conversation_service.adapters.rate_limits import KEY_PREFIX
-
     tenant = new_tenant()
     limiter = RateLimiter("2/minute", redis_url=redis_url)
     client = aioredis.from_url(redis_url)
@@ -257,7 +255,9 @@ async def test_refusals_after_the_first_cost_no_redis_call(redis_url: str) -> No
             refused = await limiter.check(tenant, "http")
             assert refused is not None
             assert 55 <= refused.seconds <= 60
-        key = f"{KEY_PREFIX}:{limiter.limit_for(tenant).key_for(tenant)}"
+        key = limiter.storage_key(tenant)
+        assert key.startswith("conversation-service:rate:")
+        assert f"{{{tenant}}}" in key
         stored = await client.get(key)
         assert stored is not None
         assert int(stored) == 3

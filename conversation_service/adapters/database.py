@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -16,12 +17,15 @@ from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
+import structlog
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from conversation_service.adapters.crm.service import CrmService
+from conversation_service.adapters.pg_framing import FramedConnection, literal_quoter
+from conversation_service.adapters.store.audit import SqlAuditStore, literal_insert
 from conversation_service.adapters.store.conversations import SqlConversationStore
 from conversation_service.adapters.store.crm_sync import SqlCrmSyncStore
 from conversation_service.adapters.store.export import SqlExportStore
@@ -32,12 +36,14 @@ from conversation_service.adapters.store.sources import SqlSourceStore
 from conversation_service.adapters.store.state import SqlStateStore
 from conversation_service.adapters.store.usage import SqlUsageStore
 from conversation_service.config import Settings
+from conversation_service.domain.audit import ANONYMOUS
 from conversation_service.domain.clock import utcnow
 from conversation_service.domain.errors import WriteConflict
 from conversation_service.domain.events import PUBLISHED, Event, EventPublisher
 from conversation_service.domain.policies import ContextPolicy
 from conversation_service.domain.ports import UnitOfWork
 from conversation_service.domain.reactions import Reactions
+from conversation_service.domain.records import AuditRecord
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -72,6 +78,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
     else:
+        connect_args: dict[str, Any] = {}
+        if url.startswith("postgresql+asyncpg"):
+            # BEGIN and COMMIT carry the per-transaction statements (see pg_framing.py)
+            connect_args["connection_class"] = FramedConnection
         kwargs["pool_size"] = settings.db_pool_size
         kwargs["max_overflow"] = settings.db_max_overflow
         kwargs["pool_pre_ping"] = False
@@ -81,11 +91,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
         kwargs["pool_timeout"] = settings.db_pool_timeout_s
         timeout_ms = settings.db_statement_timeout_ms
         if timeout_ms > 0 and url.startswith("postgresql+asyncpg"):
-            kwargs["connect_args"] = {
-                "timeout": settings.db_pool_timeout_s,
-                "command_timeout": timeout_ms / 1000,
-                "server_settings": {"statement_timeout": str(timeout_ms)},
-            }
+            connect_args.update(
+                timeout=settings.db_pool_timeout_s,
+                command_timeout=timeout_ms / 1000,
+                server_settings={"statement_timeout": str(timeout_ms)},
+            )
+        kwargs["connect_args"] = connect_args
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
@@ -97,6 +108,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
 def _configure_asyncpg(engine: AsyncEngine) -> None:
     """Decode jsonb in C: text format straight into orjson, instead of SQLAlchemy's binary codec
     (a Python wrapper per value; a 20 x 20 nested read decodes ~1,700 values)."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, entry: ConnectionPoolEntry) -> None:
+        # A unit of work that never ran a statement leaves its framing unused: never hand a
+        # tenant's settings to the connection's next user.
+        driver = entry.driver_connection
+        if isinstance(driver, FramedConnection):
+            driver.clear_framing()
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _entry: ConnectionPoolEntry) -> None:
@@ -142,8 +161,11 @@ class SqlUnitOfWork:
         self._committed = False
         self._custom_plans = False
         self._events: list[object] = []
+        #: the asyncpg connection whose BEGIN / COMMIT carry this transaction's settings
+        self._framed: FramedConnection | None = None
         #: (action, target id) recorded by services; written to `audit_log` at commit
         self.audit_entries: list[tuple[str, str | None]] = []
+        self._audit_times: list[datetime] = []
         self.conversations = SqlConversationStore(self)
         self.messages = SqlMessageStore(self)
         self.sources = SqlSourceStore(self)
@@ -155,6 +177,7 @@ class SqlUnitOfWork:
         self.usage = SqlUsageStore(self)
         self.ledger = SqlLedgerStore(self)
         self.exports = SqlExportStore(self)
+        self.audit_log = SqlAuditStore(self)
 
     def now(self) -> datetime:
         return utcnow()
@@ -163,7 +186,10 @@ class SqlUnitOfWork:
         self._events.append(event)
 
     def audit(self, action: str, target_id: str | None = None) -> None:
+        if self._readonly:
+            raise RuntimeError(f"audit {action!r} needs a unit of work that commits")
         self.audit_entries.append((action, target_id))
+        self._audit_times.append(self.now())
 
     @property
     def events(self) -> list[object]:
@@ -176,14 +202,23 @@ class SqlUnitOfWork:
         return conn
 
     async def _begin(self) -> AsyncConnection:
-        """Open the transaction: the one place for per-transaction session settings (a later
-        `SET LOCAL app.tenant_id` for row-level security, the actor for audit)."""
+        """Open the transaction: the one place for per-transaction session settings. On
+        PostgreSQL the tenant (`app.tenant_id`, what the row-level security policies compare
+        `tenant_id` with) and the service's role (`DATABASE_APP_ROLE`) are set for this
+        transaction only, by statements that ride on its BEGIN (no round trip of their own;
+        `pg_framing.py`). A read-only unit of work runs in a transaction too: the driver opens
+        one at its first statement and the pool rolls it back on release."""
         lock = None if self._readonly else self._db.write_lock
         if lock is not None:
             await lock.acquire()
             self._locked = True
         try:
             conn = await self._db.engine.connect()
+            if self._db.framed:
+                driver = (await conn.get_raw_connection()).driver_connection
+                assert isinstance(driver, FramedConnection)
+                driver.begin_with = self._db.session_settings(self.tenant_id)
+                self._framed = driver
             if not self._readonly:
                 await conn.begin()
         except BaseException:
@@ -202,9 +237,13 @@ class SqlUnitOfWork:
         the transaction when the connection returns to the pool."""
         if self.dialect != "postgresql" or self._custom_plans:
             return
-        conn = await self.connection()
-        await conn.exec_driver_sql(CUSTOM_PLANS)
         self._custom_plans = True
+        conn = await self.connection()
+        framed = self._framed
+        if framed is not None and framed.begin_with:  # not begun yet: ride on the BEGIN
+            framed.begin_with += f" {CUSTOM_PLANS};"
+            return
+        await conn.exec_driver_sql(CUSTOM_PLANS)
 
     def _release(self) -> None:
         if self._locked:
@@ -222,9 +261,27 @@ class SqlUnitOfWork:
                 handled += 1
                 for handler in reactions.get(type(happened), ()):
                     await handler(self, happened)
+        if self.audit_entries:
+            await self._write_audit()
         if self._conn is not None and not self._readonly:
             await self._conn.commit()
         self._committed = True
+
+    async def _write_audit(self) -> None:
+        """The recorded entries, in this transaction: on PostgreSQL one INSERT riding on the
+        COMMIT (no round trip of its own), elsewhere (or before any statement) one INSERT."""
+        actor = self.actor or ANONYMOUS
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        request_id = request_id[:128] if isinstance(request_id, str) else None
+        entries = [
+            AuditRecord(str(uuid.uuid4()), at, self.tenant_id, actor, action, target_id, request_id)
+            for (action, target_id), at in zip(self.audit_entries, self._audit_times, strict=True)
+        ]
+        framed = self._framed
+        if framed is not None and framed.is_in_transaction():
+            framed.commit_with = literal_insert(self._db.engine.dialect, entries)
+        else:
+            await self.audit_log.write(entries)
 
     async def __aenter__(self) -> SqlUnitOfWork:
         return self
@@ -242,6 +299,7 @@ class SqlUnitOfWork:
                 await self._conn.close()
         finally:
             self._conn = None
+            self._framed = None
             self._release()
         if self._committed and self._events:
             events, self._events = self._events, []
@@ -290,8 +348,27 @@ class Database:
         self.reactions = reactions or Reactions()
         self.context_policy = context_policy or ContextPolicy.from_settings(self.settings)
         self.dialect = engine.dialect.name
+        #: PostgreSQL over asyncpg: units of work set the tenant (and role) on their BEGIN
+        self.framed = self.dialect == "postgresql" and engine.dialect.driver == "asyncpg"
+        self.app_role = self.settings.database_app_role
+        self._session_settings: dict[str, str] = {}
         # SQLite allows one writer: serialise this process's writers instead of spinning on BUSY.
         self.write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+
+    def session_settings(self, tenant_id: str) -> str:
+        """The statements that open a tenant's transaction (PostgreSQL): the tenant for the
+        row-level security policies and the role without BYPASSRLS, both `SET LOCAL`."""
+        found = self._session_settings.get(tenant_id)
+        if found is None:
+            quote = literal_quoter(self.engine.dialect)
+            found = (
+                f"SELECT set_config('app.tenant_id', {quote(tenant_id)}, true), "
+                f"set_config('role', {quote(self.app_role)}, true);"
+            )
+            if len(self._session_settings) >= 10_000:  # bounded: tenants come and go
+                self._session_settings.clear()
+            self._session_settings[tenant_id] = found
+        return found
 
     def with_publisher(self, publisher: EventPublisher) -> Database:
         """The same database and wiring, publishing elsewhere (tools, tests of lost publishes)."""
@@ -345,8 +422,10 @@ class Database:
 
     @asynccontextmanager
     async def read(self, *, custom_plans: bool = False) -> AsyncIterator[AsyncConnection]:
-        """A raw pooled connection (tools, tests); services read through `reading()`.
-        `custom_plans`: see `SqlUnitOfWork.plan_for_values`."""
+        """A raw pooled connection (tools, tests); services read through `reading()`. It is
+        the owner's connection: no tenant, no role switch, so on PostgreSQL it sees rows only
+        as a superuser or with BYPASSRLS (the tables force row-level security); the way for
+        tools that span tenants. `custom_plans`: see `SqlUnitOfWork.plan_for_values`."""
         async with self.engine.connect() as conn:
             if custom_plans and conn.dialect.name == "postgresql":
                 await conn.exec_driver_sql(CUSTOM_PLANS)

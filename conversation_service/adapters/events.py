@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from conversation_service.adapters.redis_client import tagged
 from conversation_service.domain.events import Event
 
 
@@ -16,10 +17,12 @@ class Broadcast(Protocol):
 def channel(tenant_id: str, kind: str, conversation_id: str | None = None) -> str:
     """Channels are scoped by tenant (a subscriber can never receive another tenant's events):
     one per tenant and kind, and one per conversation so that a subscriber of one conversation
-    is not woken by the tenant's other conversations."""
+    is not woken by the tenant's other conversations. The tenant is the hash tag
+    (`cs:{acme}:message_added`): on a Redis Cluster a commit's channels share one slot, so its
+    publishes are one round trip to one master."""
     if conversation_id is None:
-        return f"cs:{tenant_id}:{kind}"
-    return f"cs:{tenant_id}:{kind}:{conversation_id}"
+        return f"cs:{tagged(tenant_id)}:{kind}"
+    return f"cs:{tagged(tenant_id)}:{kind}:{conversation_id}"
 
 
 def encode(event: Event) -> bytes:

@@ -19,6 +19,10 @@ refusal of a window costs one more (the window's remaining time, for `retryAfter
 locally, so every later refusal of that tenant in that window is answered with no Redis call at
 all (a burst above the limit costs Redis nothing). Redis unreachable: requests pass (a limiter
 outage must not stop the service) and a warning is logged at most once a minute.
+
+Keys carry the tenant as their hash tag (`LIMITER/{acme}/100/1/second`). On a Redis Cluster
+(`redis+cluster://` in `REDIS_URL`) the storage is `limits`' own cluster storage, which reads the
+same URL form; each check touches one key, so one master.
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
+
+from conversation_service.adapters.redis_client import is_cluster, parse_cluster_url, tagged
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +85,11 @@ class RateLimiter:
     ) -> None:
         self._default = parse_limit(default)
         self._overrides = {t: parse_limit(v) for t, v in (overrides or {}).items()}
+        self._key_prefix = key_prefix
         self._storage: Storage
-        if redis_url:
+        if redis_url and is_cluster(redis_url):
+            self._storage = _cluster_storage(redis_url, key_prefix)
+        elif redis_url:
             options: dict[str, Any] = {}
             if redis is not None:
                 options["connection_pool"] = redis.connection_pool
@@ -101,6 +110,10 @@ class RateLimiter:
     def limit_for(self, tenant: str) -> RateLimitItem:
         return self._overrides.get(tenant, self._default)
 
+    def storage_key(self, tenant: str) -> str:
+        """The Redis key of `tenant`'s current counter (operators, tests)."""
+        return f"{self._key_prefix}:{self.limit_for(tenant).key_for(tagged(tenant))}"
+
     async def check(self, tenant: str, kind: Kind) -> RetryAfter | None:
         """Count one request of `tenant`; None when it may proceed, else how long to wait."""
         item = self.limit_for(tenant)
@@ -111,9 +124,9 @@ class RateLimiter:
                 return self._refuse(item, until - now, kind)
             del self._refused_until[tenant]
         try:
-            if await self._limiter.hit(item, tenant):
+            if await self._limiter.hit(item, tagged(tenant)):
                 return None
-            reset = await self._reset_at(item.key_for(tenant))
+            reset = await self._reset_at(item.key_for(tagged(tenant)))
         except Exception as exc:  # a limiter outage lets requests through
             if now - self._warned_at >= _WARN_EVERY_S:
                 self._warned_at = now
@@ -143,4 +156,18 @@ class RateLimiter:
     async def clear(self, tenant: str) -> None:
         """Forget `tenant`'s window (tests, operators)."""
         self._refused_until.pop(tenant, None)
-        await self._limiter.clear(self.limit_for(tenant), tenant)
+        await self._limiter.clear(self.limit_for(tenant), tagged(tenant))
+
+
+def _cluster_storage(url: str, key_prefix: str) -> RedisClusterStorage:
+    """`limits`' cluster storage for our `redis[s]+cluster://` URL (it names the scheme
+    `async+redis+cluster` and takes TLS as an option)."""
+    parsed = parse_cluster_url(url)
+    nodes = ",".join(f"{host}:{port}" for host, port in parsed.nodes)
+    options: dict[str, Any] = {"ssl": True} if parsed.scheme == "rediss" else {}
+    return RedisClusterStorage(
+        f"async+redis+cluster://{parsed.userinfo}{nodes}",
+        implementation="redispy",
+        key_prefix=key_prefix,
+        **options,
+    )

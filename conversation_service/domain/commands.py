@@ -218,3 +218,20 @@ class Selection:
         if self.customer_email is not None:
             return f"email:{self.customer_email}"
         return f"archived-before:{self.archived_before.isoformat() if self.archived_before else ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters of `auditLog`: exact action and actor, an inclusive time range."""
+
+    action: str | None = None
+    actor: str | None = None
+    from_date: datetime | None = None
+    to_date: datetime | None = None
+
+    def validated(self) -> AuditQuery:
+        v.identifier(self.action, "action")
+        v.identifier(self.actor, "actor")
+        if self.from_date and self.to_date and self.from_date > self.to_date:
+            raise ValidationFailed("fromDate must not be after toDate", field="fromDate")
+        return self

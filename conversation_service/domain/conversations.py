@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from conversation_service.domain import analysis, tokens
+from conversation_service.domain import analysis, audit, tokens
 from conversation_service.domain import validation as v
 from conversation_service.domain.commands import (
     UNSET,
@@ -63,6 +63,7 @@ async def create_conversation(
             return existing, False
     try:
         record = await uow.conversations.insert(new, new.id or str(uuid.uuid4()), uow.now())
+        uow.audit(audit.CONVERSATION_CREATE, record.id)
         for m in new.initial_messages:
             _, record = await append_message(uow, record.id, m)
     except WriteConflict as exc:
@@ -132,6 +133,7 @@ async def update_conversation(
         )
     if changes.tags is not UNSET:
         await store.replace_tags(conversation_id, values["tags"])
+    uow.audit(audit.CONVERSATION_UPDATE, conversation_id)
     if changes.status is ConversationStatus.COMPLETED:
         uow.add_event(ConversationCompleted(record))
     uow.add_event(ConversationChanged(record))

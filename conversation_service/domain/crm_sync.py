@@ -20,6 +20,7 @@ from typing import Any
 
 from conversation_service.adapters.crm.base import CrmConversation
 from conversation_service.config import Settings
+from conversation_service.domain import audit
 from conversation_service.domain import validation as v
 from conversation_service.domain.commands import ConversationChanges
 from conversation_service.domain.conversations import update_conversation
@@ -137,6 +138,7 @@ async def request_crm_sync(
         await update_conversation(uow, conversation_id, changes)
     if uow.crm.config_for(uow.tenant_id) is None:
         return CrmSyncRecord.none(uow.tenant_id, conversation_id, NO_CRM)
+    uow.audit(audit.CRM_SYNC, conversation_id)
     return await _enqueue(uow, conversation_id, last_seq)
 
 

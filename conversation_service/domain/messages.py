@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from conversation_service.domain import tokens
+from conversation_service.domain import audit, tokens
 from conversation_service.domain import validation as v
 from conversation_service.domain.analysis import (
     AnalysisFilter,
@@ -82,6 +82,7 @@ async def append_message(
         raise NotFound(f"conversation {conversation_id} not found")
     message, conversation = appended
     await uow.sources.write(message)
+    uow.audit(audit.MESSAGE_ADD, message.id)
     uow.add_event(MessageAdded(message, conversation.agent_id, conversation.user_id))
     return message, conversation
 

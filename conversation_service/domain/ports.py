@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 from conversation_service.config import Settings
 from conversation_service.domain.analysis import AnalysisFilter
 from conversation_service.domain.commands import (
+    AuditQuery,
     ConversationQuery,
     Kind,
     NewConversation,
@@ -26,6 +27,7 @@ from conversation_service.domain.commands import (
 from conversation_service.domain.policies import ContextPolicy
 from conversation_service.domain.records import (
     AgentUsageRecord,
+    AuditRecord,
     Claim,
     ConversationRecord,
     CrmSyncRecord,
@@ -247,6 +249,16 @@ class LedgerStore(Protocol):
     async def lookup(self, action_id: str) -> Recorded | None: ...
 
 
+class AuditStore(Protocol):
+    """The tenant's audit trail (written by the unit of work at commit)."""
+
+    async def page(
+        self, q: AuditQuery, size: int, after: tuple[datetime, str] | None
+    ) -> list[AuditRecord]:
+        """Up to `size` entries newest first (keyset on (at, id)), after the cursor."""
+        ...
+
+
 class Crm(Protocol):
     """The process's CRM side, as the domain uses it (`adapters.crm.CrmService`)."""
 
@@ -292,12 +304,15 @@ class UnitOfWork(Protocol):
     def ledger(self) -> LedgerStore: ...
     @property
     def exports(self) -> ExportStore: ...
+    @property
+    def audit_log(self) -> AuditStore: ...
 
     def now(self) -> datetime: ...
     def add_event(self, event: object) -> None: ...
     def audit(self, action: str, target_id: str | None = None) -> None:
-        """Record one audit entry (`message.add`, `subject.erase`, ...), written in this
-        transaction at commit."""
+        """Record one audit entry (`message.add`, `subject.erase`, ...; names in
+        `domain/audit.py`), written in this transaction at commit with the actor and the
+        request id; a read-only unit of work refuses it (it never commits)."""
         ...
 
     async def commit(self) -> None: ...

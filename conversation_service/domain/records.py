@@ -286,3 +286,16 @@ class Recorded:
 
     success: bool
     reply: dict[str, Any] | None  # the result data, or the error object when not success
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One `audit_log` entry: who (`actor`) did what (`action`) to which row, and when."""
+
+    id: str
+    at: datetime
+    tenant_id: str
+    actor: str
+    action: str
+    target_id: str | None
+    request_id: str | None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from conversation_service.domain import audit
 from conversation_service.domain import validation as v
 from conversation_service.domain.commands import StateWrite
 from conversation_service.domain.errors import Conflict, NotFound
@@ -70,6 +71,8 @@ async def write_state(uow: UnitOfWork, conversation_id: str, w: StateWrite) -> S
         record = await uow.state.update(conversation_id, w.key, values)
     if w.value is None:
         record.expires_at = None
+    uow.audit(audit.STATE_SET if w.value is not None else audit.STATE_DELETE,
+              audit.state_target(conversation_id, w.key))  # fmt: skip
     uow.add_event(StateChanged(record))
     return record
 

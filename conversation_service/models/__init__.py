@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from conversation_service.models.audit import AuditEntry
 from conversation_service.models.conversation import Conversation, ConversationTag
 from conversation_service.models.crm_sync import CrmSync
 from conversation_service.models.message import Message
@@ -18,8 +19,10 @@ conversation_state = ConversationState.__table__  # type: ignore[attr-defined]
 message_sources = MessageSource.__table__  # type: ignore[attr-defined]
 crm_sync = CrmSync.__table__  # type: ignore[attr-defined]
 worker_actions = WorkerAction.__table__  # type: ignore[attr-defined]
+audit_log = AuditEntry.__table__  # type: ignore[attr-defined]
 
 __all__ = [
+    "AuditEntry",
     "Conversation",
     "ConversationState",
     "ConversationTag",
@@ -27,6 +30,7 @@ __all__ = [
     "Message",
     "MessageSource",
     "WorkerAction",
+    "audit_log",
     "conversation_state",
     "conversation_tags",
     "conversations",

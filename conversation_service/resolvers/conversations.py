@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Annotated
 
 import strawberry
 
@@ -11,6 +12,7 @@ from conversation_service.domain.commands import ConversationQuery
 from conversation_service.domain.enums import SortOrder
 from conversation_service.domain.pagination import ConversationPage
 from conversation_service.domain.validation import uuid_id
+from conversation_service.schema.arguments import AFTER_CURSOR, described
 from conversation_service.schema.inputs import (
     ConversationFilter,
     CreateConversationInput,
@@ -19,7 +21,13 @@ from conversation_service.schema.inputs import (
 from conversation_service.schema.types import Conversation, ConversationConnection
 
 
-async def conversation(info: strawberry.Info, id: strawberry.ID) -> Conversation | None:
+async def conversation(
+    info: strawberry.Info,
+    id: Annotated[
+        strawberry.ID,
+        described("The conversation's id (a UUID; anything else is BAD_USER_INPUT)."),
+    ],
+) -> Conversation | None:
     ctx = info.context
     tenant = ctx.tenant_id
     record = await ctx.db.query(tenant, domain.get_conversation_or_none, uuid_id(id, "id"))
@@ -28,12 +36,28 @@ async def conversation(info: strawberry.Info, id: strawberry.ID) -> Conversation
 
 async def conversations(
     info: strawberry.Info,
-    filter: ConversationFilter | None = None,
-    page: int | None = None,
-    page_size: int | None = None,
-    first: int | None = None,
-    after: str | None = None,
-    order: SortOrder = SortOrder.DESC,
+    filter: Annotated[
+        ConversationFilter | None,
+        described("Which conversations; every given field must match. Absent: all of them."),
+    ] = None,
+    page: Annotated[
+        int | None,
+        described("Offset page number, from 1 (default 1). Not with `first`/`after`."),
+    ] = None,
+    page_size: Annotated[
+        int | None,
+        described("Offset page size, 1-100 (default 20). Not with `first`/`after`."),
+    ] = None,
+    first: Annotated[
+        int | None,
+        described(
+            "Keyset page size, 0-100 (default 20), on (createdAt, id). Not with `page`/`pageSize`."
+        ),
+    ] = None,
+    after: Annotated[str | None, AFTER_CURSOR] = None,
+    order: Annotated[
+        SortOrder, described("Order by createdAt (then id): DESC, newest first, by default.")
+    ] = SortOrder.DESC,
 ) -> ConversationConnection:
     ctx = info.context
     tenant = ctx.tenant_id
@@ -46,7 +70,8 @@ async def conversations(
 
 
 async def create_conversation(
-    info: strawberry.Info, input: CreateConversationInput
+    info: strawberry.Info,
+    input: Annotated[CreateConversationInput, described("The conversation to create.")],
 ) -> Conversation:
     ctx = info.context
     record, _ = await ctx.db.run(ctx.tenant_id, domain.create_conversation, input.to_command())
@@ -54,7 +79,12 @@ async def create_conversation(
 
 
 async def update_conversation(
-    info: strawberry.Info, id: strawberry.ID, input: UpdateConversationInput
+    info: strawberry.Info,
+    id: Annotated[strawberry.ID, described("The conversation's id (a UUID); unknown: NOT_FOUND.")],
+    input: Annotated[
+        UpdateConversationInput,
+        described("The fields to change; fields not sent stay as they are."),
+    ],
 ) -> Conversation:
     ctx = info.context
     record = await ctx.db.run(ctx.tenant_id, domain.update_conversation, id, input.to_command())

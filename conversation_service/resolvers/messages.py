@@ -11,19 +11,29 @@ from conversation_service.domain import messages as domain
 from conversation_service.domain.analysis import AnalysisFilter
 from conversation_service.domain.identity import Role
 from conversation_service.domain.pagination import MessageWindow
+from conversation_service.schema.arguments import (
+    AFTER_MESSAGE,
+    BEFORE_MESSAGE,
+    CONVERSATION_ID,
+    FIRST_MESSAGES,
+    FROM_TIMESTAMP,
+    LAST_MESSAGES,
+    LIMIT_MESSAGES,
+    described,
+)
 from conversation_service.schema.inputs import AddMessageInput, MessageAnalysisInput
 from conversation_service.schema.types import Message, MessageConnection
 
 
 async def messages(
     info: strawberry.Info,
-    conversation_id: strawberry.ID,
-    from_timestamp: datetime | None = None,
-    limit: int | None = 50,
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
+    conversation_id: Annotated[strawberry.ID, CONVERSATION_ID],
+    from_timestamp: Annotated[datetime | None, FROM_TIMESTAMP] = None,
+    limit: Annotated[int | None, LIMIT_MESSAGES] = 50,
+    first: Annotated[int | None, FIRST_MESSAGES] = None,
+    after: Annotated[str | None, AFTER_MESSAGE] = None,
+    last: Annotated[int | None, LAST_MESSAGES] = None,
+    before: Annotated[str | None, BEFORE_MESSAGE] = None,
     intent: Annotated[
         str | None, strawberry.argument(description="Only messages of this intent.")
     ] = None,
@@ -46,7 +56,9 @@ async def messages(
 
 
 async def add_message(
-    info: strawberry.Info, conversation_id: strawberry.ID, input: AddMessageInput
+    info: strawberry.Info,
+    conversation_id: Annotated[strawberry.ID, CONVERSATION_ID],
+    input: Annotated[AddMessageInput, described("The message to append.")],
 ) -> Message:
     ctx = info.context
     result = await ctx.db.run(

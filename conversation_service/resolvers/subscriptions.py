@@ -21,6 +21,7 @@ from conversation_service.domain.feeds import (
     state_feed,
 )
 from conversation_service.resolvers.context import GraphQLContext
+from conversation_service.schema.arguments import described
 from conversation_service.schema.types import Conversation, Message, StateEntry
 
 
@@ -101,10 +102,23 @@ def position_of(field: str, record: Any) -> tuple[str, int]:
 
 async def message_added(
     info: strawberry.Info,
-    conversation_id: strawberry.ID | None = None,
-    agent_id: str | None = None,
-    user_id: str | None = None,
-    after_seq: int | None = None,
+    conversation_id: Annotated[
+        strawberry.ID | None,
+        described("Only this conversation's messages; absent: every conversation of the tenant."),
+    ] = None,
+    agent_id: Annotated[
+        str | None, described("Only messages of conversations whose agentId is this.")
+    ] = None,
+    user_id: Annotated[
+        str | None, described("Only messages of conversations whose userId is this.")
+    ] = None,
+    after_seq: Annotated[
+        int | None,
+        described(
+            "Resume point (>= 0, needs conversationId): first every stored message with a "
+            "greater seq, then live ones, with no gap and no duplicate."
+        ),
+    ] = None,
 ) -> AsyncGenerator[Message, None]:
     feed, build = open_feed(
         info.context,
@@ -145,7 +159,11 @@ async def message_annotated(
 
 
 async def conversation_changed(
-    info: strawberry.Info, conversation_id: strawberry.ID | None = None
+    info: strawberry.Info,
+    conversation_id: Annotated[
+        strawberry.ID | None,
+        described("Only this conversation; absent: every conversation of the tenant."),
+    ] = None,
 ) -> AsyncGenerator[Conversation, None]:
     feed, build = open_feed(
         info.context, "conversationChanged", {"conversationId": conversation_id}
@@ -156,7 +174,9 @@ async def conversation_changed(
 
 
 async def state_changed(
-    info: strawberry.Info, conversation_id: strawberry.ID, state_key: str | None = None
+    info: strawberry.Info,
+    conversation_id: Annotated[strawberry.ID, described("The conversation whose state to watch.")],
+    state_key: Annotated[str | None, described("Only this key; absent: every key.")] = None,
 ) -> AsyncGenerator[StateEntry, None]:
     feed, build = open_feed(
         info.context, "stateChanged", {"conversationId": conversation_id, "stateKey": state_key}

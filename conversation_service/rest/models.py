@@ -101,10 +101,11 @@ ConversationUuid = Annotated[
 ]
 
 
-def identifier_query() -> Any:
+def identifier_query(description: str) -> Any:
     """A query parameter holding an external id (one FieldInfo per parameter)."""
     return Query(
-        json_schema_extra={"minLength": 1, "maxLength": v.MAX_ID_CHARS, "pattern": _PRINTABLE}
+        description=f"{description} 1-{v.MAX_ID_CHARS} printable characters.",
+        json_schema_extra={"minLength": 1, "maxLength": v.MAX_ID_CHARS, "pattern": _PRINTABLE},
     )
 
 
@@ -158,10 +159,16 @@ JSONValue = Annotated[Any, WithJsonSchema({"allOf": [{"$ref": "#/components/sche
 
 
 class ParticipantIn(BaseModel):
-    id: Identifier
-    kind: Identifier = "user"
-    display_name: Title | None = None
-    joined_at: UtcDateTime | None = None
+    id: Identifier = Field(description="The participant's own id (a user's or agent's id).")
+    kind: Identifier = Field(
+        default="user",
+        description='What the participant is, in the caller\'s own terms ("user", "agent"...): '
+        "any kind is accepted.",
+    )
+    display_name: Title | None = Field(default=None, description="Name to show.")
+    joined_at: UtcDateTime | None = Field(
+        default=None, description="When the participant joined (ISO-8601; naive is UTC)."
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -173,11 +180,17 @@ class ParticipantIn(BaseModel):
 
 
 class MessageSourceIn(BaseModel):
-    document_id: DocumentId
-    title: JsonText | None = None
-    url: JsonText | None = None
-    snippet: JsonText | None = None
-    score: Score | None = None
+    document_id: DocumentId = Field(
+        description="The RAG document's id in the caller's knowledge base."
+    )
+    title: JsonText | None = Field(default=None, description="The document's title.")
+    url: JsonText | None = Field(default=None, description="Where the document lives.")
+    snippet: JsonText | None = Field(
+        default=None, description="The passage of the document the message used."
+    )
+    score: Score | None = Field(
+        default=None, description="The retriever's relevance score (finite; no scale imposed)."
+    )
     metadata: JSONObject | None = Field(default=None, description=_JSON_NOTE)
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,13 +200,21 @@ class MessageSourceIn(BaseModel):
 class AgentExecutionIn(BaseModel):
     """Counts are 0..2^31-1; without `total_tokens`, prompt + completion must fit that too."""
 
-    execution_id: JsonText | None = None
-    mode: JsonText | None = None
-    iterations: Count | None = None
-    execution_time_ms: Count | None = None
-    prompt_tokens: Count | None = None
-    completion_tokens: Count | None = None
-    total_tokens: Count | None = None
+    execution_id: JsonText | None = Field(default=None, description="The execution's own id.")
+    mode: JsonText | None = Field(default=None, description="How the agent ran.")
+    iterations: Count | None = Field(
+        default=None, description="Reasoning or tool-call rounds the execution took."
+    )
+    execution_time_ms: Count | None = Field(
+        default=None, description="Wall time of the execution, in milliseconds."
+    )
+    prompt_tokens: Count | None = Field(default=None, description="Tokens the model read.")
+    completion_tokens: Count | None = Field(default=None, description="Tokens the model wrote.")
+    total_tokens: Count | None = Field(
+        default=None,
+        description="What the execution cost in tokens; omitted: prompt_tokens + "
+        "completion_tokens when both are given.",
+    )
     detail: Any = Field(
         default=None,
         description="Any JSON; the execution as a whole is at most "
@@ -245,23 +266,33 @@ class CreateMessageRequest(BaseModel):
 
     role: Role = Field(validation_alias=AliasChoices("role", "sender"))
     content: Content
-    content_type: ContentType = "text"
-    sender_id: Identifier | None = None
-    agent_id: Identifier | None = None
-    model_used: Identifier | None = None
+    content_type: ContentType = Field(default="text", description="The content's format.")
+    sender_id: Identifier | None = Field(
+        default=None, description="Whoever sent the message (the caller's id)."
+    )
+    agent_id: Identifier | None = Field(
+        default=None, description="The agent that wrote or handled the message."
+    )
+    model_used: Identifier | None = Field(
+        default=None, description="The model that generated the message."
+    )
     token_count: Count | None = Field(
         default=None,
         validation_alias=AliasChoices("token_count", "tokens_used"),
         description="Counted by the service (cl100k_base) when omitted.",
     )
-    processing_time_ms: Count | None = None
+    processing_time_ms: Count | None = Field(
+        default=None, description="How long producing the message took, in milliseconds."
+    )
     metadata: JSONObject | None = Field(default=None, description=_JSON_NOTE)
     sources: list[MessageSourceIn] | None = Field(
         default=None,
         json_schema_extra={"maxItems": v.MAX_SOURCES},
         description="RAG documents this message used or cites.",
     )
-    execution: AgentExecutionIn | None = None
+    execution: AgentExecutionIn | None = Field(
+        default=None, description="What the agent execution that produced it reported."
+    )
     tool_calls: list[JSONObject] | None = Field(
         default=None,
         description="Assistant message: [{id, name, arguments}] (OpenAI shape); at most "
@@ -289,20 +320,27 @@ class CreateConversationRequest(BaseModel):
         description="Caller-chosen UUID (also accepted as `conversation_id`); creating an "
         "existing id of the same tenant returns it unchanged.",
     )
-    user_id: Identifier | None = None
-    agent_id: Identifier | None = None
-    session_id: Identifier | None = None
-    title: Title | None = None
-    status: ConversationStatus | None = None
-    tags: Tags | None = None
+    user_id: Identifier | None = Field(default=None, description="The end user.")
+    agent_id: Identifier | None = Field(default=None, description="The agent running it.")
+    session_id: Identifier | None = Field(default=None, description="The caller's session id.")
+    title: Title | None = Field(default=None, description="A title.")
+    status: ConversationStatus | None = Field(
+        default=None, description="Initial status; omitted or null: `active`."
+    )
+    tags: Tags | None = Field(default=None, description="Labels; duplicates are dropped.")
     metadata: JSONObject | None = Field(default=None, description=_JSON_NOTE)
     participants: list[ParticipantIn] | None = Field(
-        default=None, json_schema_extra={"maxItems": v.MAX_PARTICIPANTS}
+        default=None,
+        json_schema_extra={"maxItems": v.MAX_PARTICIPANTS},
+        description="Who takes part.",
     )
     customer_info: JSONObject | None = Field(default=None, description=_JSON_NOTE)
     crm_references: JSONObject | None = Field(default=None, description=_JSON_NOTE)
     initial_messages: list[CreateMessageRequest] | None = Field(
-        default=None, json_schema_extra={"maxItems": 100}
+        default=None,
+        json_schema_extra={"maxItems": 100},
+        description="Messages added in the same transaction, seq 1, 2... (ignored when `id` "
+        "names an existing conversation).",
     )
 
     def to_command(self) -> commands.NewConversation:
@@ -312,16 +350,22 @@ class CreateConversationRequest(BaseModel):
 class UpdateStateRequest(BaseModel):
     """`key`/`value` are also accepted as the legacy `state_key`/`state_value`."""
 
-    key: StateKeyText = Field(validation_alias=AliasChoices("key", "state_key"))
+    key: StateKeyText = Field(
+        validation_alias=AliasChoices("key", "state_key"),
+        description="The state key (also accepted as `state_key`).",
+    )
     value: JSONValue = Field(
         validation_alias=AliasChoices("value", "state_value"),
         description="Any JSON value (at most "
         f"{v.MAX_JSON_BYTES} bytes, no NUL characters); null deletes the key.",
     )
-    state_type: StateType = StateType.VARIABLE
+    state_type: StateType = Field(
+        default=StateType.VARIABLE, description="What kind of state this is."
+    )
     ttl_seconds: Annotated[int, BeforeValidator(_json_number)] | None = Field(
         default=None,
-        description="Expire after this many seconds.",
+        description="Expire after this many seconds; omitted: never. Expired entries are never "
+        "returned.",
         json_schema_extra={"minimum": 1, "maximum": v.MAX_TTL_SECONDS},
     )
     expected_version: Count | None = Field(
@@ -343,110 +387,136 @@ class UpdateStateRequest(BaseModel):
 
 
 class Participant(BaseModel):
-    id: str
-    kind: str
-    display_name: str | None
-    joined_at: str | None = Field(description="ISO-8601")
+    id: str = Field(description="The participant's own id, as given.")
+    kind: str = Field(description='What the participant is, as given ("user" by default).')
+    display_name: str | None = Field(description="Name to show; null when not given.")
+    joined_at: str | None = Field(description="ISO-8601 in UTC; null when not given.")
 
 
 class ConversationResponse(BaseModel):
-    id: str
+    id: str = Field(description="The conversation's UUID.")
     conversation_id: str = Field(description="Same as `id`.")
-    tenant_id: str
-    user_id: str | None
-    agent_id: str | None
-    session_id: str | None
-    title: str | None
-    status: ConversationStatus
-    tags: list[str]
-    metadata: JSONObject
-    participants: list[Participant]
-    customer_info: JSONObject | None
-    crm_references: JSONObject
-    message_count: int
-    total_tokens: int
-    last_message_at: datetime | None
-    last_seq: int = Field(description="seq of the newest message, 0 when none")
-    created_at: datetime
-    updated_at: datetime
+    tenant_id: str = Field(description="The tenant that owns it.")
+    user_id: str | None = Field(description="The end user; null when not given.")
+    agent_id: str | None = Field(description="The agent running it; null when not given.")
+    session_id: str | None = Field(description="The caller's session id; null when not given.")
+    title: str | None = Field(description="The title; null when not given.")
+    status: ConversationStatus = Field(description="Lifecycle status.")
+    tags: list[str] = Field(description="Labels, in the order given.")
+    metadata: JSONObject = Field(description="Free-form JSON object; `{}` when none.")
+    participants: list[Participant] = Field(description="Who takes part.")
+    customer_info: JSONObject | None = Field(
+        description="JSON object about the customer; null when not given."
+    )
+    crm_references: JSONObject = Field(
+        description="Ids in the tenant's CRM (`customer_id` links the customer); `{}` when none."
+    )
+    message_count: int = Field(description="Messages in the conversation.")
+    total_tokens: int = Field(
+        description="Sum of the messages' usage tokens (the execution's total, else the token "
+        "count), exact (GraphQL's Int saturates)."
+    )
+    last_message_at: datetime | None = Field(
+        description="When the newest message was committed; null when none."
+    )
+    last_seq: int = Field(description="Seq of the newest message, 0 when none.")
+    created_at: datetime = Field(description="When the conversation was created (UTC).")
+    updated_at: datetime = Field(
+        description="When the conversation last changed (UTC), an added message included."
+    )
     version: int = Field(description="Bumps on every change of the conversation.")
 
 
 class MessageSource(BaseModel):
-    document_id: str
-    title: str | None
-    url: str | None
-    snippet: str | None
-    score: float | None
-    metadata: JSONObject
+    document_id: str = Field(description="The RAG document's id.")
+    title: str | None = Field(description="The document's title, as sent.")
+    url: str | None = Field(description="Where the document lives, as sent.")
+    snippet: str | None = Field(description="The passage used, as sent.")
+    score: float | None = Field(description="The retriever's relevance score, as sent.")
+    metadata: JSONObject = Field(description="Free-form JSON object; `{}` when none.")
 
 
 class AgentExecution(BaseModel):
-    execution_id: str | None
-    mode: str | None
-    iterations: int | None
-    execution_time_ms: int | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    total_tokens: int | None
-    detail: Any
+    execution_id: str | None = Field(description="The execution's own id, as reported.")
+    mode: str | None = Field(description="How the agent ran, as reported.")
+    iterations: int | None = Field(description="Rounds the execution took, as reported.")
+    execution_time_ms: int | None = Field(description="Wall time, in milliseconds.")
+    prompt_tokens: int | None = Field(description="Tokens the model read, as reported.")
+    completion_tokens: int | None = Field(description="Tokens the model wrote, as reported.")
+    total_tokens: int | None = Field(
+        description="As reported, else prompt_tokens + completion_tokens when both were."
+    )
+    detail: Any = Field(description="Any other JSON the execution reported; null when none.")
 
 
 class MessageAnalysis(BaseModel):
-    sentiment: float | None
-    intent: str | None
-    entities: JSONValue
-    analyzed_at: datetime
+    sentiment: float | None = Field(description="From -1 (negative) to 1; null when not given.")
+    intent: str | None = Field(description="The intent label; null when not given.")
+    entities: JSONValue = Field(description="Named entities (JSON object or list), or null.")
+    analyzed_at: datetime = Field(description="When the analysis was written (UTC).")
 
 
 class MessageResponse(BaseModel):
-    id: str
+    id: str = Field(description="The message's UUID.")
     message_id: str = Field(description="Same as `id`.")
-    conversation_id: str
+    conversation_id: str = Field(description="The conversation it belongs to.")
     seq: int = Field(description="1, 2, 3... per conversation, gapless, in commit order.")
-    role: MessageRole
-    content: str
-    content_type: str
-    sender_id: str | None
-    agent_id: str | None
-    model_used: str | None
-    token_count: int | None
-    processing_time_ms: int | None
-    metadata: JSONObject
-    sources: list[MessageSource]
-    execution: AgentExecution | None
-    tool_calls: list[JSONObject] | None
-    tool_call_id: str | None
-    client_message_id: str | None
-    created_at: datetime
+    role: MessageRole = Field(description="Who wrote it.")
+    content: str = Field(description="The message text; not HTML-escaped.")
+    content_type: str = Field(description='The content\'s format; "text" by default.')
+    sender_id: str | None = Field(description="Whoever sent it; null when not given.")
+    agent_id: str | None = Field(description="The agent that wrote or handled it; null if none.")
+    model_used: str | None = Field(description="The model that generated it; null if none.")
+    token_count: int | None = Field(
+        description="Tokens of the content: the caller's count, else the service's "
+        "(cl100k_base); never null once stored."
+    )
+    processing_time_ms: int | None = Field(
+        description="How long producing it took, in milliseconds; null when not given."
+    )
+    metadata: JSONObject = Field(description="Free-form JSON object; `{}` when none.")
+    sources: list[MessageSource] = Field(description="RAG documents it used or cites.")
+    execution: AgentExecution | None = Field(
+        description="What the agent execution reported; null when none."
+    )
+    tool_calls: list[JSONObject] | None = Field(
+        description="Assistant message: [{id, name, arguments}]; null when none."
+    )
+    tool_call_id: str | None = Field(
+        description="Tool message: the id of the call it answers; null otherwise."
+    )
+    client_message_id: str | None = Field(
+        description="The caller's idempotency key, echoed; null when none."
+    )
+    created_at: datetime = Field(description="When the message was committed (UTC).")
     analysis: MessageAnalysis | None = Field(description="Null when never analysed.")
 
 
 class StateResponse(BaseModel):
-    conversation_id: str
-    key: str
-    value: Any
-    state_type: StateType
+    conversation_id: str = Field(description="The conversation it belongs to.")
+    key: str = Field(description="The state key.")
+    value: Any = Field(description="The stored JSON value; null after a delete.")
+    state_type: StateType = Field(description="What kind of state it holds.")
     version: int = Field(description="Keeps rising across delete and re-create.")
-    expires_at: datetime | None
-    updated_at: datetime
+    expires_at: datetime | None = Field(description="When it expires (UTC); null: never.")
+    updated_at: datetime = Field(description="When it was last written (UTC).")
 
 
 class ConversationListResponse(BaseModel):
-    items: list[ConversationResponse]
-    total: int
-    page: int
-    page_size: int
-    pages: int
+    items: list[ConversationResponse] = Field(description="This page, newest first.")
+    total: int = Field(description="Conversations matching the filters, on every page.")
+    page: int = Field(description="This page's number, from 1.")
+    page_size: int = Field(description="Conversations per page, as asked.")
+    pages: int = Field(description="Pages in all: ceil(total / page_size).")
 
 
 class MessageListResponse(BaseModel):
     items: list[MessageResponse] = Field(description="In seq order.")
     total: int = Field(description="Messages at or after from_timestamp.")
-    has_more: bool
+    has_more: bool = Field(description="True when more messages follow this page.")
 
 
 class ErrorResponse(BaseModel):
     """404 (unknown or foreign-tenant id) and 409 (state version conflict)."""
 
-    detail: str
+    detail: str = Field(description="What went wrong, in words (never a stack trace).")

@@ -15,15 +15,29 @@ from conversation_service.schema.scalars import JSON, saturated_int
 from conversation_service.schema.types import Message, MessageConnection, PageInfo
 
 
-@strawberry.type(description="The newest messages that fit the budget, oldest first.")
+@strawberry.type(
+    description="What an agent sends its model: the pinned system messages, then the longest "
+    "contiguous run of newest messages that fits the budget, oldest first. A message is never "
+    "skipped to fit an older one; an assistant message with toolCalls and the TOOL messages "
+    "answering it go in whole or not at all."
+)
 class ConversationContext:
-    conversation_id: strawberry.ID
-    messages: list[Message]
-    total_tokens: int
-    truncated: bool = strawberry.field(description="true when older messages were left out")
-    omitted_messages: int
+    conversation_id: strawberry.ID = strawberry.field(description="The conversation.")
+    messages: list[Message] = strawberry.field(
+        description="The context's messages, oldest first (system messages first when pinned)."
+    )
+    total_tokens: int = strawberry.field(
+        description="Sum of the returned messages' tokenCount, system messages included."
+    )
+    truncated: bool = strawberry.field(
+        description="True when older non-system messages were left out."
+    )
+    omitted_messages: int = strawberry.field(
+        description="How many non-system messages were left out."
+    )
     oversized_message_ids: list[strawberry.ID] = strawberry.field(
-        description="messages that alone exceed the budget"
+        description="Messages that alone exceed the token budget (left after the system "
+        "messages), which ended the walk."
     )
 
     @strawberry.field(
@@ -47,18 +61,29 @@ class ConversationContext:
         )
 
 
-@strawberry.type
+@strawberry.type(
+    description="An agent's usage in a period: the messages created then in the conversations "
+    "whose agentId is the agent. Token sums saturate at 2147483647 (GraphQL's Int bound)."
+)
 class AgentUsage:
-    agent_id: str
-    conversations: int
-    messages: int
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int = strawberry.field(description="promptTokens + completionTokens")
-    content_tokens: int = strawberry.field(description="sum of the messages' tokenCount")
+    agent_id: str = strawberry.field(description="The agent asked about.")
+    conversations: int = strawberry.field(
+        description="The agent's conversations that have a message in the period."
+    )
+    messages: int = strawberry.field(description="Messages created in the period.")
+    prompt_tokens: int = strawberry.field(
+        description="Sum of the executions' reported promptTokens."
+    )
+    completion_tokens: int = strawberry.field(
+        description="Sum of the executions' reported completionTokens."
+    )
+    total_tokens: int = strawberry.field(
+        description="The sum promptTokens + completionTokens: what the agent's executions cost."
+    )
+    content_tokens: int = strawberry.field(description="Sum of the messages' tokenCount.")
     conversation_tokens: int = strawberry.field(
-        description="what these messages add to their conversations' totalTokens (the "
-        "execution's total when reported, else the token count)"
+        description="What these messages add to their conversations' totalTokens (the "
+        "execution's total when reported, else the token count)."
     )
 
     @classmethod
@@ -76,21 +101,31 @@ class AgentUsage:
         )
 
 
-@strawberry.type
+@strawberry.type(description="A message that matched a search, with its rank and snippet.")
 class MessageSearchEdge:
-    cursor: str
-    node: Message
-    rank: float = strawberry.field(description="higher is better")
-    snippet: str = strawberry.field(description="matched words wrapped in <b>...</b>")
+    cursor: str = strawberry.field(
+        description="Opaque position (rank, id) of this hit: pass it as `after` to searchMessages."
+    )
+    node: Message = strawberry.field(description="The matching message.")
+    rank: float = strawberry.field(
+        description="Relevance: higher is better; comparable only within one search."
+    )
+    snippet: str = strawberry.field(
+        description="The content around the matches, matched words wrapped in <b>...</b>. "
+        "The content is not HTML-escaped: escape it before rendering, keeping the markers."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="A page of search hits, best match first (ties by message id).")
 class MessageSearchConnection:
-    edges: list[MessageSearchEdge]
-    page_info: PageInfo
+    edges: list[MessageSearchEdge] = strawberry.field(description="The page's hits.")
+    page_info: PageInfo = strawberry.field(description="Where this page sits in the hits.")
     count_query: strawberry.Private[Callable[[], Awaitable[int]]]
 
-    @strawberry.field(description="Messages matching (counted only when asked).")
+    @strawberry.field(
+        description="Messages matching (counted only when asked). On PostgreSQL at most "
+        "SEARCH_MAX_CANDIDATES (default 1000), the newest matches the search ranks."
+    )
     async def total_count(self) -> int:
         return await self.count_query()
 

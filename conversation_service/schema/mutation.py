@@ -8,18 +8,25 @@ from conversation_service.resolvers import conversations, crm, messages, state
 from conversation_service.schema.types import Conversation, CrmSync, Message, StateEntry
 
 
-@strawberry.type
+@strawberry.type(
+    description="Writes, each in one transaction, with the same rules as the REST shim and "
+    "the worker. A bad input is BAD_USER_INPUT and writes nothing."
+)
 class Mutation:
     create_conversation: Conversation = strawberry.mutation(
         resolver=conversations.create_conversation,
-        description="Idempotent with a caller-chosen id.",
+        description="Creates a conversation (and its initialMessages); idempotent with a "
+        "caller-chosen id, which returns the existing one unchanged.",
     )
     update_conversation: Conversation = strawberry.mutation(
-        resolver=conversations.update_conversation
+        resolver=conversations.update_conversation,
+        description="Changes the fields sent; compare-and-set with expectedVersion (CONFLICT "
+        "when the version differs). Unknown id: NOT_FOUND.",
     )
     add_message: Message = strawberry.mutation(
         resolver=messages.add_message,
-        description="Appends with the next seq; idempotent with clientMessageId.",
+        description="Appends a message with the next seq; idempotent with clientMessageId. "
+        "Unknown conversation: NOT_FOUND.",
     )
     annotate_message: Message = strawberry.mutation(
         resolver=messages.annotate_message,
@@ -28,9 +35,12 @@ class Mutation:
     )
     update_conversation_state: StateEntry = strawberry.mutation(
         resolver=state.update_conversation_state,
-        description="Compare-and-set with expectedVersion; value null deletes the key.",
+        description="Sets a state key; value null deletes it; compare-and-set with "
+        "expectedVersion (CONFLICT when it differs). Returns the entry as written.",
     )
     sync_conversation_to_crm: CrmSync = strawberry.mutation(
         resolver=crm.sync_conversation_to_crm,
-        description="Queues a sync of the conversation to the tenant's CRM; PENDING until done.",
+        description="Queues a sync of the conversation, at its current lastSeq, to the "
+        "tenant's CRM: PENDING until done (SYNCED at once when that seq was already pushed; "
+        "NONE when the tenant has no CRM). Never waits for the CRM.",
     )

@@ -10,7 +10,10 @@ from conversation_service.resolvers import subscriptions
 from conversation_service.schema.types import Conversation, Message, StateEntry
 
 
-@strawberry.type
+@strawberry.type(
+    description="Live feeds over WebSocket (graphql-transport-ws or the legacy graphql-ws) on "
+    "/graphql, whichever instance or door wrote the change."
+)
 class Subscription:
     message_added: AsyncGenerator[Message, None] = strawberry.subscription(
         resolver=subscriptions.message_added,

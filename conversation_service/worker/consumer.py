@@ -1,6 +1,9 @@
 """The consumer loop: batched XREADGROUP, own-pending recovery, XAUTOCLAIM of dead consumers'
 entries, per-conversation ordering, bounded concurrency, retries with backoff, dead letters, and
-the reply + XACK sent atomically (one script, `settle.py`) only after the database commit."""
+the reply + XACK sent atomically (one script, `settle.py`) only after the database commit.
+
+On a Redis Cluster every command here names one stream (one slot), except the XREADGROUP over
+several streams: streams of different slots are read by one loop each (`read_groups`)."""
 
 from __future__ import annotations
 
@@ -8,13 +11,16 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
 from conversation_service.adapters.database import Database
+from conversation_service.adapters.redis_client import slot_of
 from conversation_service.config import Settings
 from conversation_service.observability.metrics import (
     WORKER_ACTION_SECONDS,
@@ -40,7 +46,7 @@ from conversation_service.worker.replies import (
     processing_error,
     validation_error,
 )
-from conversation_service.worker.settle import ReplyFailed, Settlement, Settler
+from conversation_service.worker.settle import ReplyFailed, Settlement, settler_for
 from conversation_service.worker.streams import StreamNames
 
 log = logging.getLogger(__name__)
@@ -103,9 +109,12 @@ class Worker:
         self._released: dict[str, asyncio.Event] = {}  # ordering key -> woken on release
         self._loops: list[asyncio.Task[None]] = []
         self._keys = KeyCache()
-        self._settler = Settler(
+        self._settler = settler_for(
             redis, self.names.dead, self.names.released, settings.worker_reply_ttl_s, DEAD_MAXLEN
         )
+        self.read_groups = read_groups(self.names.streams, isinstance(redis, RedisCluster))
+        self._reserved = 0  # room taken by reads under way (one per read group)
+        self._recovering = len(self.read_groups)
         self.started = asyncio.Event()
         self.processed = 0  # entries finished (acknowledged) by this worker
 
@@ -117,7 +126,10 @@ class Worker:
     async def start(self) -> None:
         await self._ensure_groups()
         self._loops = [
-            asyncio.create_task(self._read_loop(), name="worker-read"),
+            *(
+                asyncio.create_task(self._read_loop(group), name="worker-read")
+                for group in self.read_groups
+            ),
             asyncio.create_task(self._claim_loop(), name="worker-claim"),
             asyncio.create_task(self._release_loop(), name="worker-release"),
             asyncio.create_task(self._stats_loop(), name="worker-stats"),
@@ -192,46 +204,56 @@ class Worker:
         return self.capacity - self._in_hand()
 
     def _in_hand(self) -> int:
-        return sum(len(h) for h in self._held.values())
+        return sum(len(h) for h in self._held.values()) + self._reserved
 
-    async def _recover_own(self) -> None:
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[int]:
+        """Room for one read, reserved until its entries are in hand (several read loops)."""
+        room = min(await self._room(), self.settings.worker_batch_size)
+        self._reserved += room
+        try:
+            yield room
+        finally:
+            self._reserved -= room
+            self._slot.set()
+
+    async def _recover_own(self, streams: tuple[str, ...]) -> None:
         """Entries this consumer name received before a crash (XREADGROUP from id 0)."""
-        for stream in self.names.streams:
+        for stream in streams:
             last = "0"
             while not self._stopping.is_set():
-                room = await self._room()
-                resp = await self.redis.xreadgroup(
-                    self.names.group,
-                    self.consumer,
-                    {stream: last},
-                    count=min(room, self.settings.worker_batch_size),
-                )
-                entries = _entries_of(resp).get(stream, [])
-                if not entries:
-                    break
-                last = text(entries[-1][0])
-                await self._schedule(stream, entries)
+                async with self._reading() as room:
+                    resp = await self.redis.xreadgroup(
+                        self.names.group, self.consumer, {stream: last}, count=room
+                    )
+                    entries = _entries_of(resp).get(stream, [])
+                    if not entries:
+                        break
+                    last = text(entries[-1][0])
+                    await self._schedule(stream, entries)
 
-    async def _read_loop(self) -> None:
+    async def _read_loop(self, streams: tuple[str, ...]) -> None:
         attempt = 0
         recovered = False
         while not self._stopping.is_set():
             try:
                 if not recovered:
-                    await self._recover_own()
+                    await self._recover_own(streams)
                     recovered = True
-                    self.started.set()
-                room = await self._room()
-                resp = await self.redis.xreadgroup(
-                    self.names.group,
-                    self.consumer,
-                    dict.fromkeys(self.names.streams, ">"),
-                    count=min(room, self.settings.worker_batch_size),
-                    block=self.settings.worker_block_ms,
-                )
-                attempt = 0
-                for stream, entries in _entries_of(resp).items():
-                    await self._schedule(stream, entries)
+                    self._recovering -= 1
+                    if self._recovering == 0:
+                        self.started.set()
+                async with self._reading() as room:
+                    resp = await self.redis.xreadgroup(
+                        self.names.group,
+                        self.consumer,
+                        dict.fromkeys(streams, ">"),
+                        count=room,
+                        block=self.settings.worker_block_ms,
+                    )
+                    attempt = 0
+                    for stream, entries in _entries_of(resp).items():
+                        await self._schedule(stream, entries)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -577,6 +599,17 @@ class Worker:
                     return
                 log.warning("acknowledging %s failed (%s); retrying", e.id, exc)
                 await self._backoff(attempt)
+
+
+def read_groups(streams: tuple[str, ...], cluster: bool) -> list[tuple[str, ...]]:
+    """Streams one XREADGROUP may read together: all of them on one server, those of one hash
+    slot on a cluster (a multi-key command must stay in one slot)."""
+    if not cluster:
+        return [streams]
+    by_slot: dict[int, list[str]] = {}
+    for stream in streams:
+        by_slot.setdefault(slot_of(stream), []).append(stream)
+    return [tuple(group) for group in by_slot.values()]
 
 
 def _entries_of(resp: Any) -> dict[str, list[Any]]:

@@ -10,6 +10,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from conversation_service.adapters.database import Database
 from conversation_service.domain import validation as v
 from conversation_service.domain.errors import DomainError
@@ -41,6 +43,11 @@ class Processor:
         self.registry = registry
 
     async def apply(self, action: DomainAction, entry_id: str | None) -> Outcome:
+        # The action is the worker's request: its id joins log lines and audit entries.
+        with structlog.contextvars.bound_contextvars(request_id=action.action_id):
+            return await self._apply(action, entry_id)
+
+    async def _apply(self, action: DomainAction, entry_id: str | None) -> Outcome:
         try:
             v.tenant_id(action.tenant_id)
         except DomainError as exc:

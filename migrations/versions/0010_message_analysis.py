@@ -5,7 +5,7 @@ The indexes are partial (only analysed messages), so messages without an analysi
 write path nothing but the predicate.
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0008
 """
 
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0010"
-down_revision: str | None = "0006"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -109,6 +109,12 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
         '{ searchMessages(query: "hello") { pageInfo { hasNextPage endCursor } edges { cursor } } }',
         {},
     ),
+    (
+        """{ auditLog(first: 3, action: "message.add") {
+             nodes { id at tenantId actor action targetId requestId }
+             edges { cursor node { id } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }""",
+        {},
+    ),
 ]
 
 

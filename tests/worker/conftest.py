@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
+from conversation_service.adapters.redis_client import RedisClient
 from conversation_service.bootstrap import Container
 from conversation_service.config import Settings
 from conversation_service.worker.consumer import Worker
@@ -32,7 +33,7 @@ def _text(value: bytes | str) -> str:
 class Wire:
     """The sender's side of the protocol: raw XADD of {"data": <json>} and BRPOP for replies."""
 
-    def __init__(self, redis: aioredis.Redis, env: str, tenant: str) -> None:
+    def __init__(self, redis: RedisClient, env: str, tenant: str) -> None:
         self.redis = redis
         self.env = env
         self.tenant = tenant

@@ -12,7 +12,8 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 import orjson
-from redis.asyncio import Redis
+
+from conversation_service.adapters.redis_client import RedisClient
 
 log = logging.getLogger("conversation_service.crm")
 
@@ -61,7 +62,7 @@ class MemoryCustomerCache:
 
 
 class RedisCustomerCache:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
 
     async def get_many(self, keys: list[str]) -> list[Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from redis.asyncio import Redis
 
 from conversation_service.adapters.crm.base import CrmClient
 from conversation_service.adapters.crm.cache import (
@@ -20,6 +19,7 @@ from conversation_service.adapters.crm.cache import (
 from conversation_service.adapters.crm.config import CrmConfig, CrmDirectory
 from conversation_service.adapters.crm.generic_http import GenericHttpCrm
 from conversation_service.adapters.crm.hubspot import HubSpotCrm
+from conversation_service.adapters.redis_client import RedisClient
 
 
 def make_client(
@@ -35,7 +35,7 @@ class CrmService:
         self,
         directory: CrmDirectory | None = None,
         *,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         env: str = "dev",
         cache: CustomerCache | None = None,
     ) -> None:

@@ -69,9 +69,11 @@ async def get_conversation(
 async def list_conversations(
     tenant: Tenant,
     container: ContainerDep,
-    user_id: Annotated[str | None, identifier_query()] = None,
-    agent_id: Annotated[str | None, identifier_query()] = None,
-    status: Annotated[ConversationStatus | None, Query()] = None,
+    user_id: Annotated[str | None, identifier_query("Conversations with this user_id.")] = None,
+    agent_id: Annotated[str | None, identifier_query("Conversations with this agent_id.")] = None,
+    status: Annotated[
+        ConversationStatus | None, Query(description="Conversations in this status.")
+    ] = None,
     from_date: Annotated[
         UtcDateTime | None, Query(description="created_at >= from_date (ISO-8601; naive is UTC)")
     ] = None,
@@ -80,8 +82,8 @@ async def list_conversations(
         Query(description="created_at <= to_date (ISO-8601; naive is UTC); not before from_date"),
     ] = None,
     tags: Annotated[list[Tag] | None, tags_query()] = None,
-    page: Annotated[int, Query(gt=0, le=MAX_INT)] = 1,
-    page_size: Annotated[int, Query(gt=0, le=100)] = 20,
+    page: Annotated[int, Query(gt=0, le=MAX_INT, description="Page number, from 1.")] = 1,
+    page_size: Annotated[int, Query(gt=0, le=100, description="Conversations per page.")] = 20,
 ) -> Response:
     """Newest first, by page number."""
     query = ConversationQuery(

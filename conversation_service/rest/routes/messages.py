@@ -57,7 +57,9 @@ async def get_messages(
         UtcDateTime | None,
         Query(description="Messages created at or after this (ISO-8601; naive is UTC)."),
     ] = None,
-    limit: Annotated[int, Query(gt=0, le=100)] = 50,
+    limit: Annotated[
+        int, Query(gt=0, le=100, description="At most this many messages, from the oldest.")
+    ] = 50,
 ) -> Response:
     """The oldest `limit` messages from `from_timestamp` on, in seq order."""
     window = MessageWindow(from_timestamp=from_timestamp, limit=limit)
