@@ -13,11 +13,15 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
 
 from conversation_service import __version__
+from conversation_service.archive import ArchiveError, export_archive, import_archive
 from conversation_service.bootstrap import build_container
 from conversation_service.config import Settings
-from conversation_service.domain import api_keys
+from conversation_service.domain import api_keys, validation
 from conversation_service.domain.errors import DomainError
 from conversation_service.domain.identity import SERVICE_TENANT
 from conversation_service.lifecycle_cli import cmd_retention_run
@@ -155,6 +159,44 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return asyncio.run(_keys(args, settings))
 
 
+def _utc(text: str) -> datetime:
+    """An ISO-8601 date or date-time; naive is UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 date: {text!r}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+async def _archive(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
+    container = await build_container(settings)
+    try:
+        if args.archive_command == "export":
+            summary = await export_archive(container.db, args.tenant, args.before, Path(args.out))
+            return asdict(summary)
+        return await import_archive(container.db, Path(args.file))
+    finally:
+        await container.close()
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    """`archive export` / `archive import`: prints a JSON summary; a damaged file exits 1."""
+    settings = Settings.from_env()
+    _logging(settings)
+    if args.archive_command == "export" and not validation.TENANT_RE.match(args.tenant):
+        print(f"--tenant {args.tenant!r} is not a tenant id", file=sys.stderr)
+        return 2
+    if settings.is_sqlite:
+        upgrade_url(settings.database_url)
+    try:
+        result = asyncio.run(_archive(args, settings))
+    except ArchiveError as exc:
+        print(f"archive import refused: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, sort_keys=True))
+    return 0
+
+
 _SECRET_WORDS = ("token", "secret", "password", "key")
 
 
@@ -277,6 +319,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     listing.add_argument("--tenant", required=True, help="the tenant ('*': service keys)")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id", help="the key's id (key_...)")
+    archive = sub.add_parser(
+        "archive",
+        help="export ARCHIVED conversations to a gzipped JSONL file, or import one",
+        description="Cold storage of archived conversations (README: Data lifecycle, Archive "
+        "format). Both commands stream; import is idempotent and checks the file's checksum.",
+        formatter_class=_Help,
+    )
+    archive_sub = archive.add_subparsers(dest="archive_command", required=True, metavar="ACTION")
+    archive_export = archive_sub.add_parser(
+        "export", help="write a tenant's ARCHIVED conversations last active before a date"
+    )
+    archive_export.add_argument("--tenant", required=True, help="the tenant id")
+    archive_export.add_argument(
+        "--before",
+        required=True,
+        type=_utc,
+        help="ISO-8601 date or date-time (naive is UTC): last activity before it",
+    )
+    archive_export.add_argument("--out", required=True, help="the file to write (.jsonl.gz)")
+    archive_import = archive_sub.add_parser(
+        "import", help="re-import an archive file (idempotent; refuses a damaged file)"
+    )
+    archive_import.add_argument("file", help="an archive written by `archive export`")
+    archive.set_defaults(func=cmd_archive)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -244,6 +244,9 @@ class Settings(BaseSettings):
             return {**values, "auth_mode": "required"}
         return values
 
+    # Data lifecycle: rows fetched per round trip by exports and archives (server-side cursor)
+    export_batch_rows: int = Field(500, alias="EXPORT_BATCH_ROWS", ge=1, le=100_000)
+
     # --- parsing of environment strings (values given in code pass through unchanged) ---
 
     @field_validator(

@@ -101,6 +101,18 @@ def message_json(r: MessageRecord) -> dict[str, Any]:
         "client_message_id": r.client_message_id,
         "created_at": _iso(r.created_at),
         "erased": r.erased,
+        "analysis": _analysis(r.analysis),
+    }
+
+
+def _analysis(a: dict[str, Any] | None) -> dict[str, Any] | None:
+    if a is None:
+        return None
+    return {
+        "sentiment": a["sentiment"],
+        "intent": a["intent"],
+        "entities": a["entities"],
+        "analyzed_at": _iso(a["analyzed_at"]),
     }
 
 

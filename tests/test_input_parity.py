@@ -79,6 +79,7 @@ NEW_MESSAGE: dict[str, Any] = {
     "tool_calls": [{"id": "call-1", "name": "lookup", "arguments": "{}"}],
     "tool_call_id": "call-0",
     "client_message_id": "cm-1",
+    "analysis": {"sentiment": -0.5, "intent": "refund", "entities": [{"type": "order", "id": "7"}]},
 }
 NEW_CONVERSATION: dict[str, Any] = {
     "id": str(uuid.UUID(int=1)),
@@ -124,6 +125,7 @@ CONVERSATION_QUERY: dict[str, Any] = {
     "tags": ["a"],
     "any_tags": ["b"],
     "metadata": {"k": "v"},
+    "intent": "refund",
 }
 
 # --- the intended differences ------------------------------------------------------------------
@@ -142,7 +144,7 @@ NOT_OFFERED = {
 #: Fields of a command that one door leaves out on purpose.
 LEFT_OUT: dict[tuple[str, type[Any]], set[str]] = {
     # The REST list keeps the legacy service's query parameters; the newer filters are GraphQL's.
-    ("rest", commands.ConversationQuery): {"session_id", "any_tags", "metadata"},
+    ("rest", commands.ConversationQuery): {"session_id", "any_tags", "metadata", "intent"},
 }
 
 #: Other names a door accepts for a field, besides the command's own (legacy senders).

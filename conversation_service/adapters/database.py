@@ -30,6 +30,7 @@ from conversation_service.adapters.store.api_keys import SqlApiKeyStore
 from conversation_service.adapters.store.audit import SqlAuditStore, literal_insert
 from conversation_service.adapters.store.conversations import SqlConversationStore
 from conversation_service.adapters.store.crm_sync import SqlCrmSyncStore
+from conversation_service.adapters.store.export import SqlExportStore
 from conversation_service.adapters.store.ledger import SqlLedgerStore
 from conversation_service.adapters.store.lifecycle import (
     SqlErasureStore,
@@ -186,6 +187,7 @@ class SqlUnitOfWork:
         self.erasures = SqlErasureStore(self)
         self.leases = SqlLeaseStore(self)
         self.api_keys = SqlApiKeyStore(self)
+        self.exports = SqlExportStore(self)
         self.audit_log = SqlAuditStore(self)
 
     def now(self) -> datetime:

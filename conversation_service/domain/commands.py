@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from conversation_service.domain import validation as v
+from conversation_service.domain.analysis import MessageAnalysis
 from conversation_service.domain.enums import ConversationStatus, MessageRole, StateType
 from conversation_service.domain.errors import ValidationFailed
 
@@ -50,6 +51,7 @@ class NewMessage:
     client_message_id: str | None = None
     id: str | None = None
     created_at: datetime | None = None
+    analysis: MessageAnalysis | None = None
 
     @classmethod
     def from_input(cls, src: Any) -> NewMessage:
@@ -70,6 +72,7 @@ class NewMessage:
             tool_calls=src.tool_calls,
             tool_call_id=src.tool_call_id,
             client_message_id=src.client_message_id,
+            analysis=MessageAnalysis.of(src.analysis),
         )
 
 
@@ -150,6 +153,7 @@ class ConversationQuery:
     tags: list[str] | None = None
     any_tags: list[str] | None = None
     metadata: dict[str, Any] | None = None  # containment: conversations whose metadata holds it
+    intent: str | None = None  # conversations with at least one message of this intent
 
 
 MAX_QUERY_CHARS = 500
@@ -184,6 +188,36 @@ class SearchQuery:
     @property
     def words(self) -> list[str]:
         return _WORD_RE.findall(self.query)
+
+
+#: What an export holds, in the order it is written: a reader meets a conversation before its
+#: messages and state entries.
+KINDS: tuple[Literal["conversation", "message", "state"], ...] = (
+    "conversation",
+    "message",
+    "state",
+)
+Kind = Literal["conversation", "message", "state"]
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which conversations an export covers: a subject's (by the conversation's user id or its
+    customer's e-mail, compared case-insensitively) or the tenant's ARCHIVED ones last active
+    before a time."""
+
+    user_id: str | None = None
+    customer_email: str | None = None
+    archived_before: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        """The audit target of an export of this selection."""
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
+        if self.customer_email is not None:
+            return f"email:{self.customer_email}"
+        return f"archived-before:{self.archived_before.isoformat() if self.archived_before else ''}"
 
 
 @dataclass(frozen=True, slots=True)

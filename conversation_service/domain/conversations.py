@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from conversation_service.domain import audit, tokens
+from conversation_service.domain import analysis, audit, tokens
 from conversation_service.domain import validation as v
 from conversation_service.domain.commands import (
     UNSET,
@@ -173,6 +173,7 @@ def validate_query(q: ConversationQuery) -> ConversationQuery:
         raise ValidationFailed("from_date must not be after to_date", field="from_date")
     if q.metadata is not None:
         v.validate_metadata_filter(q.metadata)
+    q.intent = analysis.intent(q.intent, "intent")
     return q
 
 

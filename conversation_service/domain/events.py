@@ -69,6 +69,32 @@ class MessageErased:
 
 
 @dataclass(slots=True, frozen=True)
+class MessageAnnotated:
+    """`annotateMessage` wrote a message's analysis: the whole message, as for MessageAdded."""
+
+    message: MessageRecord
+    conversation_agent_id: str | None = None
+    conversation_user_id: str | None = None
+
+    @property
+    def tenant_id(self) -> str:
+        return self.message.tenant_id
+
+    @property
+    def conversation_id(self) -> str:
+        return self.message.conversation_id
+
+    kind = "message_annotated"
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "message": self.message.to_dict(),
+            "agent_id": self.conversation_agent_id,
+            "user_id": self.conversation_user_id,
+        }
+
+
+@dataclass(slots=True, frozen=True)
 class ConversationChanged:
     conversation: ConversationRecord
 
@@ -104,9 +130,15 @@ class StateChanged:
         return self.state.to_dict()
 
 
-Event = MessageAdded | MessageErased | ConversationChanged | StateChanged
+Event = MessageAdded | MessageErased | MessageAnnotated | ConversationChanged | StateChanged
 #: The event types that are published (to subscribers) after commit.
-PUBLISHED: tuple[type, ...] = (MessageAdded, MessageErased, ConversationChanged, StateChanged)
+PUBLISHED: tuple[type, ...] = (
+    MessageAdded,
+    MessageErased,
+    MessageAnnotated,
+    ConversationChanged,
+    StateChanged,
+)
 
 
 @dataclass(slots=True, frozen=True)

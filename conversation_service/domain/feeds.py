@@ -23,7 +23,11 @@ from conversation_service.domain.conversations import (
     get_conversation,
 )
 from conversation_service.domain.errors import ValidationFailed
-from conversation_service.domain.messages import messages_between, recent_messages
+from conversation_service.domain.messages import (
+    annotated_since,
+    messages_between,
+    recent_messages,
+)
 from conversation_service.domain.ports import UnitOfWorkFactory
 from conversation_service.domain.records import ConversationRecord, MessageRecord, StateRecord
 from conversation_service.domain.state import state_versions
@@ -422,3 +426,81 @@ async def state_feed(
                 continue
             versions[record.key] = record.version
             yield record
+
+
+def annotation_version(m: MessageRecord) -> int:
+    """An annotation's position for its subscriber: when it was written, in microseconds."""
+    at = m.analysis["analyzed_at"] if m.analysis is not None else None
+    return int(at.timestamp() * 1_000_000) if at is not None else 0
+
+
+async def annotation_feed(
+    db: UnitOfWorkFactory,
+    broadcast: Broadcast,
+    tenant_id: str,
+    *,
+    conversation_id: str | None = None,
+    agent_id: str | None = None,
+    user_id: str | None = None,
+    resume: dict[str, int] | None = None,
+    resume_since: datetime | None = None,
+) -> AsyncIterator[MessageRecord]:
+    """Messages as `annotateMessage` leaves them, each annotation once (newest wins per
+    message). Live from the broadcast; after a broker outage or an overflow, the annotations
+    written since the feed was last in sync are read from the database."""
+    if conversation_id is not None:
+        conversation_id = uuid_id(conversation_id, "conversation_id")
+    identifier(agent_id, "agent_id")
+    identifier(user_id, "user_id")
+
+    def wanted(conv_agent: str | None, conv_user: str | None) -> bool:
+        return (agent_id is None or conv_agent == agent_id) and (
+            user_id is None or conv_user == user_id
+        )
+
+    versions: dict[str, int] = dict(resume or {})
+
+    def fresh(m: MessageRecord) -> bool:
+        if m.analysis is None:  # a cleared analysis has no time of its own: always news
+            versions.pop(m.id, None)
+            return True
+        version = annotation_version(m)
+        if version <= versions.get(m.id, 0):
+            return False
+        if len(versions) >= TRACK_MAX:
+            versions.clear()
+        versions[m.id] = version
+        return True
+
+    async with broadcast.subscribe(channel(tenant_id, "message_annotated", conversation_id)) as sub:
+        if conversation_id is not None:
+            await db.query(tenant_id, get_conversation, conversation_id)
+        synced_at = resume_since or utcnow()
+        sub.ready = True
+        pending_resync = resume_since is not None
+        while True:
+            item: Any = "resync" if pending_resync else await _next(sub)
+            pending_resync = False
+            if item == "closed":
+                return
+            if item == "resync":
+                since = synced_at - IN_FLIGHT_MARGIN
+                synced_at = utcnow()
+                while True:
+                    rows = await db.query(
+                        tenant_id, annotated_since, since, conversation_id, RECENT_PAGE
+                    )
+                    for m, conv_agent, conv_user in rows:
+                        if wanted(conv_agent, conv_user) and fresh(m):
+                            yield m
+                    if len(rows) < RECENT_PAGE:
+                        break
+                    last = rows[-1][0].analysis
+                    since = last["analyzed_at"] if last is not None else synced_at
+                continue
+            data = item["data"]
+            if not wanted(data.get("agent_id"), data.get("user_id")):
+                continue
+            m = MessageRecord.from_dict(data["message"])
+            if fresh(m):
+                yield m

@@ -7,9 +7,15 @@ from datetime import datetime
 
 from conversation_service.domain import audit, tokens
 from conversation_service.domain import validation as v
+from conversation_service.domain.analysis import (
+    AnalysisFilter,
+    MessageAnalysis,
+    analysis_columns,
+    validate_analysis,
+)
 from conversation_service.domain.commands import NewMessage
 from conversation_service.domain.errors import NotFound, ValidationFailed, WriteConflict
-from conversation_service.domain.events import ConversationChanged, MessageAdded
+from conversation_service.domain.events import ConversationChanged, MessageAdded, MessageAnnotated
 from conversation_service.domain.execution import normalize_execution, usage_tokens
 from conversation_service.domain.pagination import MessageWindow
 from conversation_service.domain.ports import UnitOfWork
@@ -52,6 +58,7 @@ def validate_new_message(m: NewMessage, prefix: str = "") -> NewMessage:
     v.identifier(m.client_message_id, f"{prefix}client_message_id")
     if m.id is not None:
         m.id = v.uuid_id(m.id, f"{prefix}id")
+    m.analysis = validate_analysis(m.analysis, f"{prefix}analysis")
     return m
 
 
@@ -172,14 +179,63 @@ async def message_slices(
 
 
 async def list_messages(
-    uow: UnitOfWork, conversation_id: str, window: MessageWindow
+    uow: UnitOfWork,
+    conversation_id: str,
+    window: MessageWindow,
+    analysis: AnalysisFilter | None = None,
 ) -> MessageSlice:
+    """A window of one conversation's messages; with an analysis filter (intent, sentiment
+    range) a keyset page by seq over the matching messages only."""
     conversation_id = v.uuid_id(conversation_id, "conversation_id")
     window = window.validated()
+    analysis = analysis.validated() if analysis is not None else None
     conv = await uow.conversations.get(conversation_id)
     if conv is None:
         raise NotFound(f"conversation {conversation_id} not found")
-    return (await message_slices(uow, [conv], window))[0]
+    if analysis is None or analysis.empty:
+        return (await message_slices(uow, [conv], window))[0]
+    size = window.size
+    rows = await uow.messages.analysed(
+        conversation_id,
+        analysis,
+        after_seq=window.after_seq,
+        before_seq=window.before_seq,
+        since=window.from_timestamp,
+        limit=size + 1,
+        backward=window.backward,
+    )
+    more = len(rows) > size
+    if window.backward:
+        items = rows[1:] if more else rows
+        has_next, has_previous = window.before is not None, more
+    else:
+        items = rows[:size]
+        has_next, has_previous = more, window.after is not None
+    total = await uow.messages.count_analysed(conversation_id, analysis, window.from_timestamp)
+    return MessageSlice(conv, items, has_next, has_previous, total)
+
+
+async def annotate_message(
+    uow: UnitOfWork, message_id: str, analysis: MessageAnalysis
+) -> MessageRecord:
+    """Replace a message's analysis (an NLP step annotating after the fact); all fields null
+    clears it. Subscribers of `messageAnnotated` get the annotated message after commit."""
+    message_id = v.uuid_id(message_id, "message_id")
+    checked = validate_analysis(analysis, "input")
+    found = await uow.messages.annotate(message_id, analysis_columns(checked, uow.now()))
+    if found is None:
+        raise NotFound(f"message {message_id} not found")
+    message, agent_id, user_id = found
+    uow.audit("message.annotate", message_id)
+    uow.add_event(MessageAnnotated(message, agent_id, user_id))
+    return message
+
+
+async def annotated_since(
+    uow: UnitOfWork, since: datetime, conversation_id: str | None = None, limit: int = 1000
+) -> list[tuple[MessageRecord, str | None, str | None]]:
+    """Annotations committed at/after `since`: an annotation feed's catch-up."""
+    return await uow.messages.annotated_since(since, conversation_id, limit)
 
 
 async def messages_between(

@@ -8,18 +8,21 @@ and import nothing but this module to reach a database.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from conversation_service.config import Settings
+from conversation_service.domain.analysis import AnalysisFilter
 from conversation_service.domain.commands import (
     AuditQuery,
     ConversationQuery,
+    Kind,
     NewConversation,
     NewMessage,
     SearchQuery,
+    Selection,
 )
 from conversation_service.domain.enums import ConversationStatus
 from conversation_service.domain.policies import ContextPolicy
@@ -175,6 +178,43 @@ class MessageStore(Protocol):
         ...
 
     async def tombstone(self, ids: list[str]) -> list[MessageRecord]: ...
+    async def annotate(
+        self, message_id: str, values: dict[str, Any]
+    ) -> tuple[MessageRecord, str | None, str | None] | None:
+        """Set a message's analysis columns; (message, conversation agent, user) or None."""
+        ...
+
+    async def analysed(
+        self,
+        conversation_id: str,
+        f: AnalysisFilter,
+        *,
+        after_seq: int,
+        before_seq: int | None,
+        since: datetime | None,
+        limit: int,
+        backward: bool,
+    ) -> list[MessageRecord]: ...
+    async def count_analysed(
+        self, conversation_id: str, f: AnalysisFilter, since: datetime | None
+    ) -> int: ...
+    async def annotated_since(
+        self, since: datetime, conversation_id: str | None, limit: int
+    ) -> list[tuple[MessageRecord, str | None, str | None]]: ...
+
+
+class ExportStore(Protocol):
+    def stream_rows(
+        self, kind: Kind, sel: Selection, batch: int
+    ) -> AsyncIterator[Mapping[str, Any]]:
+        """Every row of one kind (conversation, message, state) of the selection, read from a
+        server-side cursor `batch` rows at a time."""
+        ...
+
+    async def insert_absent(self, kind: Kind, rows: list[dict[str, Any]]) -> list[str]:
+        """Insert the rows not stored yet; the ids of those inserted (conversation ids for
+        state entries)."""
+        ...
 
 
 class SourceStore(Protocol):
@@ -369,6 +409,8 @@ class UnitOfWork(Protocol):
     def leases(self) -> LeaseStore: ...
     @property
     def api_keys(self) -> ApiKeyStore: ...
+    @property
+    def exports(self) -> ExportStore: ...
     @property
     def audit_log(self) -> AuditStore: ...
 

@@ -15,6 +15,19 @@ _STATUSES = {st.value: st for st in ConversationStatus}
 _STATE_TYPES = {t.value: t for t in StateType}
 
 
+def _analysis(m: Any) -> dict[str, Any] | None:
+    """The analysis columns of a message row as one value (None when never analysed)."""
+    at = m["analyzed_at"]
+    if at is None:
+        return None
+    return {
+        "sentiment": m["sentiment"],
+        "intent": m["intent"],
+        "entities": m["entities"],
+        "analyzed_at": at,
+    }
+
+
 def _shallow(record: Any) -> dict[str, Any]:
     """Field name -> value, without `asdict`'s deep copy (events are serialised right away)."""
     return {name: getattr(record, name) for name in record.__dataclass_fields__}
@@ -107,6 +120,8 @@ class MessageRecord:
     created_at: datetime
     #: a tombstone: content, metadata, sources, tool calls and execution removed (id, seq kept)
     erased: bool = False
+    #: {sentiment, intent, entities, analyzed_at}, None when the message has no analysis
+    analysis: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> MessageRecord:
@@ -136,6 +151,7 @@ class MessageRecord:
             client_message_id=m["client_message_id"],
             created_at=m["created_at"],
             erased=bool(m["erased"]),
+            analysis=_analysis(m),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,6 +163,12 @@ class MessageRecord:
         d["role"] = MessageRole(d["role"])
         if isinstance(d.get("created_at"), str):
             d["created_at"] = datetime.fromisoformat(d["created_at"])
+        analysis = d.get("analysis")
+        if analysis is not None and isinstance(analysis.get("analyzed_at"), str):
+            d["analysis"] = {
+                **analysis,
+                "analyzed_at": datetime.fromisoformat(analysis["analyzed_at"]),
+            }
         return cls(**d)
 
 
@@ -163,7 +185,10 @@ class StateRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> StateRecord:
-        m = row._mapping
+        return cls.from_mapping(row._mapping)
+
+    @classmethod
+    def from_mapping(cls, m: Any) -> StateRecord:
         return cls(
             tenant_id=m["tenant_id"],
             conversation_id=m["conversation_id"],

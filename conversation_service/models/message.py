@@ -9,7 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, ForeignKeyConstraint, Index, Integer, String, Text, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from conversation_service.models.types import JSONType, UTCDateTime
@@ -61,6 +71,33 @@ class Message(SQLModel, table=True):
             postgresql_where=text("NOT erased"),
             sqlite_where=text("NOT erased"),
         ),
+        # Analysis filters: conversations with a message of an intent (EXISTS on the first
+        # three columns), one conversation's messages of an intent in seq order.
+        Index(
+            "ix_messages_tenant_intent_conversation_seq",
+            "tenant_id",
+            "intent",
+            "conversation_id",
+            "seq",
+            postgresql_where=text("intent IS NOT NULL"),
+            sqlite_where=text("intent IS NOT NULL"),
+        ),
+        Index(
+            "ix_messages_tenant_conversation_sentiment",
+            "tenant_id",
+            "conversation_id",
+            "sentiment",
+            postgresql_where=text("sentiment IS NOT NULL"),
+            sqlite_where=text("sentiment IS NOT NULL"),
+        ),
+        # `messageAnnotated` subscribers catching up after a broker outage.
+        Index(
+            "ix_messages_tenant_analyzed",
+            "tenant_id",
+            "analyzed_at",
+            postgresql_where=text("analyzed_at IS NOT NULL"),
+            sqlite_where=text("analyzed_at IS NOT NULL"),
+        ),
     )
 
     tenant_id: str = Field(sa_column=Column(String(64), primary_key=True))
@@ -85,3 +122,8 @@ class Message(SQLModel, table=True):
     erased: bool = Field(
         default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false"))
     )
+    sentiment: float | None = Field(default=None, sa_column=Column(Float))
+    intent: str | None = Field(default=None, sa_column=Column(String(128)))
+    entities: Any = Field(default=None, sa_column=Column(JSONType))
+    #: when the analysis was written (null: never analysed)
+    analyzed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

@@ -14,6 +14,8 @@ from typing import Annotated, Any
 import strawberry
 
 from conversation_service.domain.feeds import (
+    annotation_feed,
+    annotation_version,
     conversation_feed,
     erased_feed,
     message_feed,
@@ -58,6 +60,20 @@ def open_feed(
             ),
             Message.from_record,
         )
+    if field == "messageAnnotated":
+        return (
+            annotation_feed(
+                db,
+                broadcast,
+                tenant,
+                conversation_id=args.get("conversationId"),
+                agent_id=args.get("agentId"),
+                user_id=args.get("userId"),
+                resume=resume.get("positions"),
+                resume_since=resume.get("since"),
+            ),
+            Message.from_record,
+        )
     if field == "conversationChanged":
         return (
             conversation_feed(
@@ -89,6 +105,8 @@ def position_of(field: str, record: Any) -> tuple[str, int]:
     """Where a delivered record leaves its subscriber: (conversation or key, seq or version)."""
     if field in ("messageAdded", "messageErased"):
         return record.conversation_id, record.seq
+    if field == "messageAnnotated":
+        return record.id, annotation_version(record)
     if field == "conversationChanged":
         return record.id, record.version
     return record.key, record.version
@@ -147,6 +165,29 @@ async def message_erased(
     feed, build = open_feed(
         info.context,
         "messageErased",
+        {"conversationId": conversation_id, "agentId": agent_id, "userId": user_id},
+    )
+    async with contextlib.aclosing(feed) as records:  # type: ignore[type-var]
+        async for record in records:
+            yield build(record)
+
+
+async def message_annotated(
+    info: strawberry.Info,
+    conversation_id: Annotated[
+        strawberry.ID | None,
+        strawberry.argument(description="Only this conversation's messages."),
+    ] = None,
+    agent_id: Annotated[
+        str | None, strawberry.argument(description="Only conversations of this agent.")
+    ] = None,
+    user_id: Annotated[
+        str | None, strawberry.argument(description="Only conversations of this user.")
+    ] = None,
+) -> AsyncGenerator[Message, None]:
+    feed, build = open_feed(
+        info.context,
+        "messageAnnotated",
         {"conversationId": conversation_id, "agentId": agent_id, "userId": user_id},
     )
     async with contextlib.aclosing(feed) as records:  # type: ignore[type-var]

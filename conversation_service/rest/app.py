@@ -22,7 +22,7 @@ from conversation_service.rest.docs import swagger_page
 from conversation_service.rest.errors import install_error_handlers
 from conversation_service.rest.models import JSON_OBJECT_SCHEMA, JSON_VALUE_SCHEMA
 from conversation_service.rest.responses import json_response
-from conversation_service.rest.routes import conversations, messages, state
+from conversation_service.rest.routes import conversations, messages, state, subjects
 
 if TYPE_CHECKING:
     from conversation_service.bootstrap import Container
@@ -49,7 +49,7 @@ def create_rest_app(get_container: Callable[[], Container]) -> FastAPI:
     app.state.get_container = get_container
     install_error_handlers(app)
     app.add_exception_handler(HTTPException, _http_error)
-    routers = (conversations.router, messages.router, state.router)
+    routers = (conversations.router, messages.router, state.router, subjects.router)
     for router in routers:
         app.include_router(router)
 

@@ -20,6 +20,7 @@ from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, F
 
 from conversation_service.domain import commands
 from conversation_service.domain import validation as v
+from conversation_service.domain.analysis import MAX_ENTITIES_BYTES, MAX_INTENT_CHARS
 from conversation_service.domain.enums import ConversationStatus, MessageRole, StateType
 
 
@@ -224,6 +225,41 @@ class AgentExecutionIn(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+_INTENT = rf"^[^\x00-\x1f\x7f]*[^{_SPACE}\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+_ENTITIES_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "null"},
+        {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
+        {"$ref": "#/components/schemas/JsonObject"},
+    ]
+}
+
+
+def _entities(value: Any) -> Any:
+    """The document says object, list or null: pydantic's `Any` would take a string too."""
+    if value is not None and not isinstance(value, dict | list):
+        raise ValueError("must be a JSON object or list")
+    return value
+
+
+class MessageAnalysisIn(BaseModel):
+    """What an NLP step said about the message; every field optional."""
+
+    sentiment: Score | None = Field(
+        default=None,
+        description="From -1 (negative) to 1 (positive).",
+        json_schema_extra={"minimum": -1, "maximum": 1},
+    )
+    intent: (
+        Annotated[str, _limits(minLength=1, maxLength=MAX_INTENT_CHARS, pattern=_INTENT)] | None
+    ) = Field(default=None, description="The intent label, not only whitespace.")
+    entities: Annotated[Any, WithJsonSchema(_ENTITIES_SCHEMA), BeforeValidator(_entities)] = Field(
+        default=None,
+        description="Named entities: a JSON object or list of at most "
+        f"{MAX_ENTITIES_BYTES} bytes, no NUL characters.",
+    )
+
+
 class CreateMessageRequest(BaseModel):
     """A message to add. `sender` and `tokens_used` are accepted as the legacy names of
     `role` and `token_count`."""
@@ -268,6 +304,9 @@ class CreateMessageRequest(BaseModel):
     client_message_id: Identifier | None = Field(
         default=None,
         description="Idempotency key: a retried add with the same key returns the first message.",
+    )
+    analysis: MessageAnalysisIn | None = Field(
+        default=None, description="Sentiment, intent and entities, when already known."
     )
 
     def to_command(self) -> commands.NewMessage:
@@ -410,6 +449,13 @@ class AgentExecution(BaseModel):
     detail: Any = Field(description="Any other JSON the execution reported; null when none.")
 
 
+class MessageAnalysis(BaseModel):
+    sentiment: float | None = Field(description="From -1 (negative) to 1; null when not given.")
+    intent: str | None = Field(description="The intent label; null when not given.")
+    entities: JSONValue = Field(description="Named entities (JSON object or list), or null.")
+    analyzed_at: datetime = Field(description="When the analysis was written (UTC).")
+
+
 class MessageResponse(BaseModel):
     id: str = Field(description="The message's UUID.")
     message_id: str = Field(description="Same as `id`.")
@@ -448,6 +494,7 @@ class MessageResponse(BaseModel):
         description="A tombstone left by retention or erasure: id and seq kept; content, "
         "metadata, sources, tool calls and execution removed.",
     )
+    analysis: MessageAnalysis | None = Field(description="Null when never analysed.")
 
 
 class StateResponse(BaseModel):

@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 
 from conversation_service.domain import commands
+from conversation_service.domain.analysis import MessageAnalysis
 from conversation_service.domain.enums import ConversationStatus, MessageRole, StateType
 from conversation_service.schema import enums  # noqa: F401
 from conversation_service.schema.scalars import JSON
@@ -105,6 +106,25 @@ class AgentExecutionInput:
 
 
 @strawberry.input(
+    description="A message's analysis: every field optional; sentiment from -1 to 1, intent "
+    "1-128 characters, entities a JSON object or list of at most 16 KiB."
+)
+class MessageAnalysisInput:
+    sentiment: float | None = strawberry.field(
+        default=None, description="From -1 (negative) to 1 (positive)."
+    )
+    intent: str | None = strawberry.field(
+        default=None, description="The intent label (1-128 printable characters)."
+    )
+    entities: JSON | None = strawberry.field(
+        default=None, description="Named entities: a JSON object or list (at most 16 KiB)."
+    )
+
+    def to_command(self) -> MessageAnalysis:
+        return MessageAnalysis(self.sentiment, self.intent, self.entities)
+
+
+@strawberry.input(
     description="A message to append. Every field is checked before anything is written; a bad "
     "one is BAD_USER_INPUT with `extensions.field` naming it."
 )
@@ -155,6 +175,9 @@ class AddMessageInput:
         default=None,
         description="Idempotency key (1-255 printable characters): a retried add with the same "
         "key in the same conversation returns the first message, never a duplicate.",
+    )
+    analysis: MessageAnalysisInput | None = strawberry.field(
+        default=None, description="Sentiment, intent and entities, when already known."
     )
 
     def to_command(self) -> commands.NewMessage:
@@ -349,6 +372,9 @@ class ConversationFilter:
         description="Conversations whose metadata contains this JSON object (nested at most "
         "5 levels; keys non-empty, without quotes or backslashes).",
     )
+    intent: str | None = strawberry.field(
+        default=None, description="conversations with at least one message of this intent"
+    )
 
     def to_query(self) -> commands.ConversationQuery:
         return commands.ConversationQuery(
@@ -361,4 +387,5 @@ class ConversationFilter:
             tags=list(self.tags) if self.tags is not None else None,
             any_tags=list(self.any_tags) if self.any_tags is not None else None,
             metadata=self.metadata,
+            intent=self.intent,
         )

@@ -29,6 +29,11 @@ class Mutation:
         description="Appends a message with the next seq; idempotent with clientMessageId. "
         "Unknown conversation: NOT_FOUND.",
     )
+    annotate_message: Message = strawberry.mutation(
+        resolver=messages.annotate_message,
+        description="Writes a message's analysis after the fact (writer role), replacing any "
+        "earlier one; subscribers of messageAnnotated get the message.",
+    )
     update_conversation_state: StateEntry = strawberry.mutation(
         resolver=state.update_conversation_state,
         description="Sets a state key; value null deletes it; compare-and-set with "

@@ -28,6 +28,12 @@ class Subscription:
         "content empty), so a client cache drops what it held. Live only: after a reconnect, "
         "re-read (every erased message reads erased: true).",
     )
+    message_annotated: AsyncGenerator[Message, None] = strawberry.subscription(
+        resolver=subscriptions.message_annotated,
+        description="Messages annotated by annotateMessage (the `annotated` event), each "
+        "annotation once, newest wins per message; an analysis sent with addMessage arrives on "
+        "messageAdded instead. Filters as messageAdded's.",
+    )
     conversation_changed: AsyncGenerator[Conversation, None] = strawberry.subscription(
         resolver=subscriptions.conversation_changed,
         description="Changes of a conversation (or of all of the tenant's); newer versions only.",

@@ -182,6 +182,34 @@ class AgentExecution:
 
 
 @strawberry.type(
+    description="What an NLP step said about a message: written with the message or later by "
+    "annotateMessage. A value (no `id`): cached as part of its message."
+)
+class MessageAnalysis:
+    sentiment: float | None = strawberry.field(
+        description="From -1 (negative) to 1 (positive); null when not analysed."
+    )
+    intent: str | None = strawberry.field(
+        description="The intent label the analysis gave the message (e.g. `refund_request`)."
+    )
+    entities: JSON | None = strawberry.field(
+        description="Named entities found in the message, as the NLP step reports them (JSON)."
+    )
+    analyzed_at: datetime = strawberry.field(
+        description="When this analysis was written (the message's time when sent with it)."
+    )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MessageAnalysis:
+        return cls(
+            sentiment=d.get("sentiment"),
+            intent=d.get("intent"),
+            entities=d.get("entities"),
+            analyzed_at=d["analyzed_at"],
+        )
+
+
+@strawberry.type(
     description="One key of a conversation's state: a versioned JSON value, optionally "
     "expiring. Expired entries are never returned."
 )
@@ -322,6 +350,13 @@ class Message:
     def execution(self) -> AgentExecution | None:
         e = self.record.execution
         return AgentExecution.from_dict(e) if e is not None else None
+
+    @strawberry.field(
+        description="Sentiment, intent and entities of the message; null when never analysed."
+    )
+    def analysis(self) -> MessageAnalysis | None:
+        a = self.record.analysis
+        return MessageAnalysis.from_dict(a) if a is not None else None
 
     @strawberry.field(description="The conversation the message belongs to.")
     async def conversation(self, info: strawberry.Info) -> Conversation:

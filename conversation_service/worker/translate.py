@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from conversation_service.domain import validation as v
+from conversation_service.domain.analysis import MessageAnalysis
 from conversation_service.domain.commands import NewConversation, NewMessage
 from conversation_service.domain.enums import MessageRole
 from conversation_service.worker.envelope import DomainAction
@@ -165,6 +166,7 @@ def turn_from_action(action: DomainAction) -> tuple[NewConversation, NewMessage,
         metadata=common,
         client_message_id=f"{turn_key}:user",
         id=user_id,
+        analysis=MessageAnalysis.of(opt_dict(data, "user_analysis")),
     )
     assistant = NewMessage(
         role=MessageRole.ASSISTANT,
@@ -179,5 +181,6 @@ def turn_from_action(action: DomainAction) -> tuple[NewConversation, NewMessage,
         execution=execution,
         client_message_id=f"{turn_key}:assistant",
         id=assistant_id,
+        analysis=MessageAnalysis.of(opt_dict(data, "agent_analysis")),
     )
     return conversation, user, assistant

@@ -67,6 +67,11 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
         {},
     ),
     (
+        """query($c: ID!) { messages(conversationId: $c, intent: "greeting", minSentiment: 0)
+             { totalCount nodes { seq analysis { sentiment intent entities analyzedAt } } } }""",
+        {},
+    ),
+    (
         'query($c: ID!) { conversationState(conversationId: $c, stateKey: "k") { key value version } }',
         {},
     ),
@@ -149,6 +154,7 @@ async def _seed(gql: GQL) -> str:
                 "senderId": "u",
                 "clientMessageId": "client-1",
                 "metadata": {"channel": "web"},
+                "analysis": {"sentiment": 0.25, "intent": "greeting", "entities": [{"t": "x"}]},
             },
         },
     )

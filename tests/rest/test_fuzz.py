@@ -171,4 +171,4 @@ async def test_schemathesis_all_checks(container: Container, tenant: str, tmp_pa
         await asyncio.wait_for(task, 15)
     report = out.decode(errors="replace")
     assert proc.returncode == 0, report[-20_000:]
-    assert "Tested: 7" in report, report[-5_000:]
+    assert "Tested: 8" in report, report[-5_000:]

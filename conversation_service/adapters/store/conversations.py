@@ -16,10 +16,11 @@ from conversation_service.domain.commands import ConversationQuery, NewConversat
 from conversation_service.domain.enums import ConversationStatus
 from conversation_service.domain.records import ConversationRecord
 from conversation_service.domain.shapes import ConversationShape, MessagesShape
-from conversation_service.models import conversation_tags, conversations
+from conversation_service.models import conversation_tags, conversations, messages
 
 C = conversations.c
 T = conversation_tags.c
+M = messages.c
 _INSERT = insert(conversations).returning(*conversations.c)  # built once (hot path)
 
 
@@ -169,6 +170,12 @@ class SqlConversationStore(Store):
             conds.append(C.created_at <= q.to_date)
         if q.metadata:
             conds.append(metadata_contains(C.metadata, q.metadata, self.dialect))
+        if q.intent is not None:
+            conds.append(
+                exists().where(
+                    M.tenant_id == tenant_id, M.intent == q.intent, M.conversation_id == C.id
+                )
+            )
         if q.tags:
             matching = (
                 select(T.conversation_id)

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 
 from conversation_service.adapters.store.base import Store, conflict
+from conversation_service.domain.analysis import AnalysisFilter, analysis_columns
 from conversation_service.domain.commands import NewMessage
 from conversation_service.domain.enums import MessageRole
 from conversation_service.domain.errors import WriteConflict
@@ -52,6 +53,11 @@ TOMBSTONE: dict[str, Any] = {
     "sender_id": None,
     "token_count": 0,
     "erased": True,
+    # the analysis describes the content: erased with it
+    "sentiment": None,
+    "intent": None,
+    "entities": None,
+    "analyzed_at": None,
 }
 
 C = conversations.c
@@ -247,7 +253,9 @@ class SqlMessageStore(Store):
             if found is not None:
                 return found, None
             return await self.append(conversation_id, m, token_count, used, now)
-        values = _message_values(m, token_count)
+        # an analysis written with the message is dated with it (`now`: the message's
+        # created_at unless the conversation's clock is ahead, see _BUMP)
+        values = {**_message_values(m, token_count), **analysis_columns(m.analysis, now)}
         columns = tuple(values)
         args = [self.tenant_id, conversation_id, used, now, m.client_message_id, m.id]
         args.extend(_JSON_ENCODE[c](values[c]) if c in _JSON_ENCODE else values[c] for c in columns)
@@ -286,6 +294,7 @@ class SqlMessageStore(Store):
             "conversation_id": conversation_id,
             "seq": conversation.last_seq,
             "created_at": conversation.last_message_at,
+            **analysis_columns(m.analysis, conversation.last_message_at),
         }
         try:
             row = (await conn.execute(_INSERT, values)).one()
@@ -473,3 +482,105 @@ class SqlMessageStore(Store):
         return sorted(
             (MessageRecord.from_row(r) for r in rows), key=lambda m: (m.conversation_id, m.seq)
         )
+
+    async def annotate(
+        self, message_id: str, values: dict[str, Any]
+    ) -> tuple[MessageRecord, str | None, str | None] | None:
+        """Set the analysis columns of one message; with its conversation's agent and user
+        (for subscribers' filters). None when the tenant has no such message."""
+        conn = await self._session.connection()
+        row = (
+            await conn.execute(
+                update(messages)
+                .where(M.tenant_id == self.tenant_id, M.id == message_id)
+                .values(**values)
+                .returning(*messages.c)
+            )
+        ).first()
+        if row is None:
+            return None
+        owner = (
+            await conn.execute(
+                select(C.agent_id, C.user_id).where(
+                    C.tenant_id == self.tenant_id, C.id == row.conversation_id
+                )
+            )
+        ).first()
+        agent_id, user_id = (owner[0], owner[1]) if owner is not None else (None, None)
+        return MessageRecord.from_row(row), agent_id, user_id
+
+    def _analysis_conds(
+        self, conversation_id: str, f: AnalysisFilter, since: datetime | None
+    ) -> list[ColumnElement[bool]]:
+        conds: list[ColumnElement[bool]] = [
+            M.tenant_id == self.tenant_id,
+            M.conversation_id == conversation_id,
+        ]
+        if f.intent is not None:
+            conds.append(M.intent == f.intent)
+        if f.min_sentiment is not None:
+            conds.append(M.sentiment >= f.min_sentiment)
+        if f.max_sentiment is not None:
+            conds.append(M.sentiment <= f.max_sentiment)
+        if since is not None:
+            conds.append(M.created_at >= since)
+        return conds
+
+    async def analysed(
+        self,
+        conversation_id: str,
+        f: AnalysisFilter,
+        *,
+        after_seq: int,
+        before_seq: int | None,
+        since: datetime | None,
+        limit: int,
+        backward: bool,
+    ) -> list[MessageRecord]:
+        """A keyset page (by seq) of one conversation's messages matching the filter, in seq
+        order; `backward` takes the newest `limit` before `before_seq`."""
+        conds = self._analysis_conds(conversation_id, f, since)
+        conds.append(M.seq > after_seq)
+        if before_seq is not None:
+            conds.append(M.seq < before_seq)
+        order = M.seq.desc() if backward else M.seq.asc()
+        conn = await self._session.connection()
+        rows = (
+            await conn.execute(select(messages).where(*conds).order_by(order).limit(limit))
+        ).all()
+        found = [MessageRecord.from_row(r) for r in rows]
+        return found[::-1] if backward else found
+
+    async def count_analysed(
+        self, conversation_id: str, f: AnalysisFilter, since: datetime | None
+    ) -> int:
+        conn = await self._session.connection()
+        found = await conn.scalar(
+            select(func.count())
+            .select_from(messages)
+            .where(*self._analysis_conds(conversation_id, f, since))
+        )
+        return int(found or 0)
+
+    async def annotated_since(
+        self, since: datetime, conversation_id: str | None, limit: int
+    ) -> list[tuple[MessageRecord, str | None, str | None]]:
+        """Messages annotated (after they were added) at/after `since`, oldest annotation
+        first, with their conversation's agent and user: an annotation feed's catch-up."""
+        conds = [
+            M.tenant_id == self.tenant_id,
+            M.analyzed_at >= since,
+            M.analyzed_at > M.created_at,
+        ]
+        if conversation_id is not None:
+            conds.append(M.conversation_id == conversation_id)
+        stmt = (
+            select(messages, C.agent_id.label("conv_agent_id"), C.user_id.label("conv_user_id"))
+            .join(conversations, and_(C.tenant_id == M.tenant_id, C.id == M.conversation_id))
+            .where(*conds)
+            .order_by(M.analyzed_at, M.id)
+            .limit(limit)
+        )
+        conn = await self._session.connection()
+        rows = (await conn.execute(stmt)).all()
+        return [(MessageRecord.from_row(r), r.conv_agent_id, r.conv_user_id) for r in rows]

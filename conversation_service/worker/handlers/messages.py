@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from conversation_service.domain.analysis import MessageAnalysis
 from conversation_service.domain.commands import NewConversation, NewMessage
 from conversation_service.domain.enums import MessageRole
 from conversation_service.domain.errors import ValidationFailed
@@ -51,6 +52,7 @@ def new_message(d: Any, prefix: str = "") -> NewMessage:
         tool_calls=opt_list(d, "tool_calls"),
         tool_call_id=opt_str(d, "tool_call_id"),
         client_message_id=opt_str(d, "client_message_id"),
+        analysis=MessageAnalysis.of(opt_dict(d, "analysis")),
     )
 
 
