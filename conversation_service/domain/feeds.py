@@ -313,6 +313,7 @@ async def message_feed(
 
 
 async def erased_feed(
+    db: UnitOfWorkFactory,
     broadcast: Broadcast,
     tenant_id: str,
     *,
@@ -328,6 +329,8 @@ async def erased_feed(
     identifier(agent_id, "agent_id")
     identifier(user_id, "user_id")
     async with broadcast.subscribe(channel(tenant_id, "message_erased", conversation_id)) as sub:
+        if conversation_id is not None:  # NOT_FOUND, as every feed of one conversation
+            await db.query(tenant_id, get_conversation, conversation_id)
         sub.ready = True
         while True:
             item = await _next(sub)

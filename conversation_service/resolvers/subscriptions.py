@@ -52,6 +52,7 @@ def open_feed(
     if field == "messageErased":
         return (
             erased_feed(
+                db,
                 broadcast,
                 tenant,
                 conversation_id=args.get("conversationId"),

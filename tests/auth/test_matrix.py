@@ -204,6 +204,18 @@ async def _routes(http: httpx.AsyncClient, world: World) -> list[tuple[str, str,
     return out
 
 
+async def _required_roles(http: httpx.AsyncClient, world: World) -> dict[tuple[str, str], str]:
+    """(method, path template) -> the role a route needs beyond the default (reader for GETs,
+    writer otherwise), as the OpenAPI document declares it in `x-required-role`."""
+    doc = (await http.get(f"{world.server.http_url}/api/v1/openapi.json")).json()
+    return {
+        (method.upper(), "/api/v1" + path.removeprefix("/api/v1")): op["x-required-role"]
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if "x-required-role" in op
+    }
+
+
 def _url(world: World, template: str, target: str) -> str:
     path = template.replace("{conversation_id}", target).replace("{state_key}", "k")
     return world.server.http_url + path
@@ -241,20 +253,24 @@ async def test_rest_refuses_every_route_without_a_valid_credential(world: World)
                     )
                 if status == 401 and response.headers.get("www-authenticate", "") == "":
                     wrong.append(f"{case} / {method} {template}: no WWW-Authenticate")
+        roles = await _required_roles(http, world)
+        assert set(roles.values()) <= {"admin"}
         for method, template, body in routes:
-            response = await _call(
-                http,
-                method,
-                _url(world, template, str(uuid.uuid4())),
-                body,
-                _headers(world, "reader_a", ["a"]),  # REST keeps its required header
-            )
-            if method == "GET":
+            url = _url(world, template, str(uuid.uuid4()))
+            # REST keeps its required header
+            response = await _call(http, method, url, body, _headers(world, "reader_a", ["a"]))
+            if method == "GET" and (method, template) not in roles:
                 ok = response.status_code not in (401, 403)
             else:
                 ok = response.status_code == 403 and isinstance(response.json()["detail"], str)
             if not ok:
                 wrong.append(f"reader {method} {template}: {response.status_code} {response.text}")
+            if (method, template) in roles:
+                for who in ("writer_a", "admin_a"):
+                    again = await _call(http, method, url, body, _headers(world, who, ["a"]))
+                    refused = again.status_code in (401, 403)
+                    if refused != (who == "writer_a"):
+                        wrong.append(f"{who} {method} {template}: {again.status_code}")
     assert wrong == []
 
 

@@ -303,7 +303,9 @@ async def container(
 
         _unavailable("PostgreSQL", url)
     if "postgresql" not in _container_pool:
-        c = await build_container(Settings(database_url=url, fast_path_verify=True))
+        c = await build_container(
+            Settings(auth_mode="none", database_url=url, fast_path_verify=True)
+        )
         await upgrade(c.db.engine)
         _container_pool["postgresql"] = c
     return _container_pool["postgresql"]

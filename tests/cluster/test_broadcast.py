@@ -45,7 +45,7 @@ async def _gql(http: httpx.AsyncClient, url: str, tenant: str, query: str, **v: 
 async def two_servers(
     pg_url: str, redis_cluster: ClusterProcesses
 ) -> AsyncIterator[tuple[LiveServer, LiveServer]]:
-    settings = Settings(database_url=pg_url, broadcast_url=redis_cluster.url)
+    settings = Settings(auth_mode="none", database_url=pg_url, broadcast_url=redis_cluster.url)
     a = await start_server(settings)
     b = await start_server(settings)
     try:
@@ -127,7 +127,7 @@ async def test_master_restart_mid_stream_loses_nothing(
     owners = await slot_owners(own_cluster)
     victim = own_cluster.ports[1]
     tenant = tenant_on(victim, owners)
-    settings = Settings(database_url=pg_url, broadcast_url=own_cluster.url)
+    settings = Settings(auth_mode="none", database_url=pg_url, broadcast_url=own_cluster.url)
     reader = await start_server(settings)
     writer = await build_container(settings)
     try:
@@ -178,7 +178,9 @@ async def test_master_restart_is_detected_without_traffic(
     owners = await slot_owners(own_cluster)
     victim, healthy = own_cluster.ports[2], own_cluster.ports[0]
     tenant, bystander = tenant_on(victim, owners), tenant_on(healthy, owners)
-    reader = await start_server(Settings(database_url=pg_url, broadcast_url=own_cluster.url))
+    reader = await start_server(
+        Settings(auth_mode="none", database_url=pg_url, broadcast_url=own_cluster.url)
+    )
     try:
         db = reader.container.db
         cid = (await db.run(tenant, create_conversation, NewConversation()))[0].id
@@ -216,7 +218,7 @@ async def test_a_slot_moved_to_another_master_is_followed(
     """Resharding: the old master drops its shard subscribers (an unsolicited SUNSUBSCRIBE);
     the broadcast subscribes the channel on the new master and the feed goes on in order."""
     tenant = f"t-{uuid.uuid4().hex[:12]}"
-    settings = Settings(database_url=pg_url, broadcast_url=own_cluster.url)
+    settings = Settings(auth_mode="none", database_url=pg_url, broadcast_url=own_cluster.url)
     reader = await start_server(settings)
     writer = await build_container(settings)
     try:
@@ -256,7 +258,7 @@ async def test_a_failover_to_a_replica_is_followed(
     victim = own_cluster.ports[1]
     tenant = tenant_on(victim, owners)
     replica = await own_cluster.add_replica(victim)
-    settings = Settings(database_url=pg_url, broadcast_url=own_cluster.url)
+    settings = Settings(auth_mode="none", database_url=pg_url, broadcast_url=own_cluster.url)
     reader = await start_server(settings)
     writer = await build_container(settings)
     try:

@@ -47,6 +47,7 @@ async def test_the_app_on_a_cluster_limits_persists_queries_and_is_ready(
     pg_url: str, redis_cluster: ClusterProcesses
 ) -> None:
     settings = Settings(
+        auth_mode="none",
         database_url=pg_url,
         redis_url=redis_cluster.url,
         broadcast_url=redis_cluster.url,

@@ -56,7 +56,7 @@ def _starter(
             "worker_order_poll_ms": 10,
             **settings,
         }
-        s = Settings(database_url=container.settings.database_url, **base)
+        s = Settings(auth_mode="none", database_url=container.settings.database_url, **base)
         worker = Worker(container.db, client, s, registry)
         await worker.start()
         started.append(worker)

@@ -12,6 +12,7 @@ from conversation_service.adapters.events import channel
 from conversation_service.bootstrap import Container
 from conversation_service.domain import conversations as conv_domain
 from conversation_service.domain import messages as msg_domain
+from conversation_service.domain.analysis import MessageAnalysis
 from conversation_service.domain.commands import NewConversation, NewMessage
 from conversation_service.domain.enums import MessageRole
 from conversation_service.domain.erasure import ErasureSubject, erase_subject
@@ -216,8 +217,8 @@ async def test_subscribers_see_each_erased_message(container: Container, tenant:
                 if len(into) == n:
                     return
 
-    tenant_wide = erased_feed(container.broadcast, tenant, agent_id="agent-1")
-    one = erased_feed(container.broadcast, tenant, conversation_id=s.conversation_id)
+    tenant_wide = erased_feed(container.db, container.broadcast, tenant, agent_id="agent-1")
+    one = erased_feed(container.db, container.broadcast, tenant, conversation_id=s.conversation_id)
     tasks = [
         asyncio.create_task(collect(tenant_wide, got, 3)),
         asyncio.create_task(collect(one, per_conversation, 3)),
@@ -275,3 +276,27 @@ async def test_message_erased_over_graphql(container: Container, tenant: str) ->
         (2, True, "", {}, []),
     ]
     assert {g["conversation"]["id"] for g in got} == {s.conversation_id}
+
+
+async def test_erasure_removes_the_analysis_of_each_message(
+    container: Container, tenant: str
+) -> None:
+    """The analysis describes the content (entities may quote it): a tombstone has none."""
+    db = container.db
+    user = f"an-{tenant}"
+    s = await seed(db, tenant, user_id=user, messages=1)
+    analysed = await db.run(
+        tenant,
+        msg_domain.add_message,
+        s.conversation_id,
+        NewMessage(
+            role=MessageRole.USER,
+            content=f"order {s.marker}",
+            analysis=MessageAnalysis(0.5, "order_status", [{"type": "order", "id": s.marker}]),
+        ),
+    )
+    assert analysed.message.analysis is not None
+    await db.run(tenant, erase_subject, ErasureSubject(user_id=user))
+    stored = await stored_messages(db, tenant, s.conversation_id)
+    assert [(m.erased, m.analysis) for m in stored] == [(True, None), (True, None)]
+    assert s.marker not in await tenant_rows(db, tenant)

@@ -63,7 +63,11 @@ async def test_purge_while_writing_and_resuming(container: Container, tenant: st
     tasks = [
         asyncio.create_task(collect(feed(OLD // 2), resumed, total)),
         asyncio.create_task(
-            collect(erased_feed(container.broadcast, tenant, conversation_id=cid), erased, OLD)
+            collect(
+                erased_feed(container.db, container.broadcast, tenant, conversation_id=cid),
+                erased,
+                OLD,
+            )
         ),
     ]
 

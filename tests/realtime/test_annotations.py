@@ -33,9 +33,13 @@ async def server(
     request: pytest.FixtureRequest, tmp_path: Path, database_urls: dict[str, Any]
 ) -> AsyncIterator[LiveServer]:
     if request.param == "postgresql":
-        settings = Settings(database_url=request.getfixturevalue("pg_url"), broadcast_url=REDIS_URL)
+        settings = Settings(
+            auth_mode="none",
+            database_url=request.getfixturevalue("pg_url"),
+            broadcast_url=REDIS_URL,
+        )
     else:
-        settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/a.db")
+        settings = Settings(auth_mode="none", database_url=f"sqlite+aiosqlite:///{tmp_path}/a.db")
     srv = await start_server(settings)
     try:
         yield srv
