@@ -15,13 +15,15 @@ from conversation_service.domain.records import (
 
 
 @dataclass(slots=True, frozen=True)
-class MessageAdded:
-    """Carries the whole message (subscribers need no query) and the conversation's owner
-    ids, so `messageAdded(agentId:, userId:)` filters without a lookup."""
+class _MessageEvent:
+    """What every message event carries: the whole message (subscribers need no query) and
+    the conversation's owner ids, so feeds filter by `agentId`/`userId` without a lookup."""
 
     message: MessageRecord
     conversation_agent_id: str | None = None
     conversation_user_id: str | None = None
+
+    kind = ""
 
     @property
     def tenant_id(self) -> str:
@@ -30,68 +32,35 @@ class MessageAdded:
     @property
     def conversation_id(self) -> str:
         return self.message.conversation_id
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "message": self.message.to_dict(),
+            "agent_id": self.conversation_agent_id,
+            "user_id": self.conversation_user_id,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class MessageAdded(_MessageEvent):
+    """A message was committed (`messageAdded`)."""
 
     kind = "message_added"
 
-    def payload(self) -> dict[str, Any]:
-        return {
-            "message": self.message.to_dict(),
-            "agent_id": self.conversation_agent_id,
-            "user_id": self.conversation_user_id,
-        }
-
 
 @dataclass(slots=True, frozen=True)
-class MessageErased:
+class MessageErased(_MessageEvent):
     """A message became a tombstone (retention or erasure): carries the tombstone, so a
     subscriber (an orchestrator's cache) drops what it held of that id."""
 
-    message: MessageRecord
-    conversation_agent_id: str | None = None
-    conversation_user_id: str | None = None
-
-    @property
-    def tenant_id(self) -> str:
-        return self.message.tenant_id
-
-    @property
-    def conversation_id(self) -> str:
-        return self.message.conversation_id
-
     kind = "message_erased"
-
-    def payload(self) -> dict[str, Any]:
-        return {
-            "message": self.message.to_dict(),
-            "agent_id": self.conversation_agent_id,
-            "user_id": self.conversation_user_id,
-        }
 
 
 @dataclass(slots=True, frozen=True)
-class MessageAnnotated:
+class MessageAnnotated(_MessageEvent):
     """`annotateMessage` wrote a message's analysis: the whole message, as for MessageAdded."""
 
-    message: MessageRecord
-    conversation_agent_id: str | None = None
-    conversation_user_id: str | None = None
-
-    @property
-    def tenant_id(self) -> str:
-        return self.message.tenant_id
-
-    @property
-    def conversation_id(self) -> str:
-        return self.message.conversation_id
-
     kind = "message_annotated"
-
-    def payload(self) -> dict[str, Any]:
-        return {
-            "message": self.message.to_dict(),
-            "agent_id": self.conversation_agent_id,
-            "user_id": self.conversation_user_id,
-        }
 
 
 @dataclass(slots=True, frozen=True)
