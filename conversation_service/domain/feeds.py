@@ -264,6 +264,17 @@ class _MessageFeed:
             after = batch[-1].seq
 
 
+def _checked_filter(
+    conversation_id: str | None, agent_id: str | None, user_id: str | None
+) -> str | None:
+    """The filter every message feed takes (conversation, agent, user), checked: the
+    conversation id as stored (BAD_USER_INPUT otherwise)."""
+    checked = uuid_id(conversation_id, "conversation_id") if conversation_id is not None else None
+    identifier(agent_id, "agent_id")
+    identifier(user_id, "user_id")
+    return checked
+
+
 async def message_feed(
     db: UnitOfWorkFactory,
     broadcast: Broadcast,
@@ -281,12 +292,9 @@ async def message_feed(
     `after_seq` (with `conversation_id`) first replays stored messages after it. `resume`
     (positions per conversation) and `resume_since` continue a feed that fell behind.
     """
-    if conversation_id is not None:
-        conversation_id = uuid_id(conversation_id, "conversation_id")
-    elif after_seq is not None:
+    if conversation_id is None and after_seq is not None:
         raise ValidationFailed("afterSeq needs a conversationId", field="after_seq")
-    identifier(agent_id, "agent_id")
-    identifier(user_id, "user_id")
+    conversation_id = _checked_filter(conversation_id, agent_id, user_id)
     if after_seq is not None and after_seq < 0:
         raise ValidationFailed("afterSeq must be >= 0", field="after_seq")
     source = _MessageSource(db, tenant_id)
@@ -324,10 +332,7 @@ async def erased_feed(
     """Tombstones as messages are erased (retention or erasure), for caches that must drop
     them. Live only: a subscriber that was away re-reads what it holds (`erased: true` on
     every erased message; `messageAdded(afterSeq:)` replays tombstones in their seq)."""
-    if conversation_id is not None:
-        conversation_id = uuid_id(conversation_id, "conversation_id")
-    identifier(agent_id, "agent_id")
-    identifier(user_id, "user_id")
+    conversation_id = _checked_filter(conversation_id, agent_id, user_id)
     async with broadcast.subscribe(channel(tenant_id, "message_erased", conversation_id)) as sub:
         if conversation_id is not None:  # NOT_FOUND, as every feed of one conversation
             await db.query(tenant_id, get_conversation, conversation_id)
@@ -451,10 +456,7 @@ async def annotation_feed(
     """Messages as `annotateMessage` leaves them, each annotation once (newest wins per
     message). Live from the broadcast; after a broker outage or an overflow, the annotations
     written since the feed was last in sync are read from the database."""
-    if conversation_id is not None:
-        conversation_id = uuid_id(conversation_id, "conversation_id")
-    identifier(agent_id, "agent_id")
-    identifier(user_id, "user_id")
+    conversation_id = _checked_filter(conversation_id, agent_id, user_id)
 
     def wanted(conv_agent: str | None, conv_user: str | None) -> bool:
         return (agent_id is None or conv_agent == agent_id) and (
